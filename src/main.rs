@@ -1,0 +1,3 @@
+fn main() {
+    let _ = lokal::model::Timestamp::now();
+}

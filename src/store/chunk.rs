@@ -1,0 +1,1 @@
+//! Chunks: see the module docs once written.

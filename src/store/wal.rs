@@ -1,0 +1,1 @@
+//! The write-ahead log: see the module docs once written.
