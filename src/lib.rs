@@ -15,6 +15,8 @@
 //!
 //! See ARCHITECTURE.md for one section per module.
 
+pub mod config;
+pub mod limits;
 pub mod logql;
 pub mod model;
 pub mod store;

@@ -1,0 +1,165 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn load(yaml: &str) -> Result<Loaded, ConfigError> {
+    Config::load(Sources {
+        yaml: Some(("test.yaml", yaml)),
+        ..Default::default()
+    })
+}
+
+const TARGET_USERS: &str = r#"
+auth_enabled: false
+server: {http_listen_port: 3100}
+common:
+  path_prefix: /loki
+  storage: {filesystem: {chunks_directory: /loki/chunks, rules_directory: /loki/rules}}
+  replication_factor: 1
+  ring: {kvstore: {store: inmemory}}
+schema_config:
+  configs: [{from: 2024-01-01, store: tsdb, object_store: filesystem, schema: v13, index: {prefix: index_, period: 24h}}]
+limits_config: {retention_period: 720h, ingestion_rate_mb: 4, ingestion_burst_size_mb: 8}
+compactor: {working_directory: /loki/compactor, retention_enabled: true, retention_delete_delay: 2h}
+"#;
+
+#[test]
+fn target_users_config_loads_unchanged() {
+    let loaded = load(TARGET_USERS).unwrap();
+    let c = loaded.config;
+    assert!(!c.auth_enabled);
+    assert_eq!(c.server.http_listen.to_string(), "127.0.0.1:3100");
+    assert_eq!(
+        c.storage.backend,
+        ObjectBackend::Filesystem {
+            directory: "/loki/chunks".into()
+        }
+    );
+    assert_eq!(c.storage.wal_dir, PathBuf::from("/loki/wal"));
+    assert_eq!(
+        c.limits.retention_period.get(),
+        Duration::from_secs(720 * 3600)
+    );
+    assert_eq!(c.limits.ingestion_burst_size_mb, 8.0);
+    assert!(c.compactor.retention_enabled);
+    assert_eq!(
+        c.compactor.retention_delete_delay,
+        Duration::from_secs(7200)
+    );
+    // rules_directory, replication_factor and ring mean nothing to lokal.
+    assert!(
+        loaded.ignored.iter().any(|k| k.contains("rules_directory")),
+        "{:?}",
+        loaded.ignored
+    );
+}
+
+#[test]
+fn embedded_default() {
+    let loaded = Config::load(Sources::default()).unwrap();
+    let c = loaded.config;
+    assert!(!c.auth_enabled);
+    assert_eq!(c.server.http_listen.to_string(), "127.0.0.1:3100");
+    assert_eq!(
+        c.storage.backend,
+        ObjectBackend::Filesystem {
+            directory: "./data/chunks".into()
+        }
+    );
+    assert_eq!(c.ingester.chunk_target_size, 1_572_864);
+    assert_eq!(c.ingester.max_chunk_age, Duration::from_secs(7200));
+    assert!(loaded.ignored.is_empty());
+}
+
+#[test]
+fn unknown_top_level_section_is_an_error_naming_it() {
+    let err = load("auth_enabled: true\nbogus_section: {a: 1}\n").unwrap_err();
+    assert!(err.to_string().contains("bogus_section"), "{err}");
+}
+
+#[test]
+fn known_but_unused_sections_are_reported() {
+    let loaded =
+        load("memberlist: {join_members: [a]}\nquerier: {max_concurrent: 8, whatever: 1}\n")
+            .unwrap();
+    assert!(loaded.ignored.contains(&"memberlist".to_string()));
+    assert!(
+        loaded.ignored.iter().any(|k| k.ends_with("whatever")),
+        "{:?}",
+        loaded.ignored
+    );
+    assert_eq!(loaded.config.querier.max_concurrent, 8);
+    assert!(
+        loaded.config.auth_enabled,
+        "Loki's default when a file omits it"
+    );
+}
+
+#[test]
+fn flags_override_yaml() {
+    let loaded = Config::load(Sources {
+        yaml: Some(("t.yaml", TARGET_USERS)),
+        flags: vec![
+            ("server.http-listen-port".into(), "0".into()),
+            ("server.http-listen-address".into(), "0.0.0.0".into()),
+            ("validation.reject-old-samples".into(), "false".into()),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(loaded.config.server.http_listen.to_string(), "0.0.0.0:0");
+    assert!(!loaded.config.limits.reject_old_samples);
+    let err = Config::load(Sources {
+        flags: vec![("no.such-flag".into(), "1".into())],
+        ..Default::default()
+    });
+    assert!(matches!(err, Err(ConfigError::Flag { .. })));
+}
+
+#[test]
+fn expands_env_when_asked() {
+    let env = HashMap::from([("PORT".to_string(), "3999".to_string())]);
+    let loaded = Config::load(Sources {
+        yaml: Some((
+            "t.yaml",
+            "server:\n  http_listen_port: ${PORT}\n  log_level: ${LVL:-warn}\n",
+        )),
+        expand_env: true,
+        env,
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(loaded.config.server.http_listen.port(), 3999);
+    assert_eq!(loaded.config.server.log_level, "warn");
+}
+
+#[test]
+fn s3_from_loki_keys() {
+    let loaded = load(
+        "common:\n  storage:\n    s3:\n      endpoint: 127.0.0.1:9000\n      bucketnames: logs\n      access_key_id: K\n      secret_access_key: S\n      s3forcepathstyle: true\n      insecure: true\n",
+    )
+    .unwrap();
+    let ObjectBackend::S3(s3) = &loaded.config.storage.backend else {
+        panic!("expected s3")
+    };
+    assert_eq!(s3.endpoint, "http://127.0.0.1:9000");
+    assert_eq!(s3.bucket, "logs");
+    assert_eq!(s3.region, "us-east-1");
+    assert!(
+        !loaded
+            .config
+            .effective_yaml
+            .contains("secret_access_key: S")
+    );
+    assert!(format!("{s3:?}").contains("<redacted>"));
+}
+
+#[test]
+fn invalid_values_are_reported() {
+    assert!(load("limits_config: {retention_period: soon}\n").is_err());
+    assert!(load("ingester: {chunk_encoding: lz4-256k}\n").is_err());
+    assert!(load("server: {http_listen_address: not-an-ip}\n").is_err());
+    let e = load("compactor: {retention_enabled: true}\nlimits_config: {retention_period: 1h}\n")
+        .unwrap_err();
+    assert!(e.to_string().contains("24h"), "{e}");
+}
