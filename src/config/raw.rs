@@ -319,15 +319,14 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' {
-            if let Some(v) = s
+        if b[i] == b'%'
+            && let Some(v) = s
                 .get(i + 1..i + 3)
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -425,12 +424,12 @@ impl RawConfig {
             },
         };
         for period in &self.schema_config.configs {
-            if let Some(p) = period.index.as_ref().and_then(|i| i.period) {
-                if p.get() != Duration::from_secs(86_400) {
-                    return Err(invalid(format!(
-                        "schema_config index period {p} is not supported: lokal partitions its index by 24h"
-                    )));
-                }
+            if let Some(p) = period.index.as_ref().and_then(|i| i.period)
+                && p.get() != Duration::from_secs(86_400)
+            {
+                return Err(invalid(format!(
+                    "schema_config index period {p} is not supported: lokal partitions its index by 24h"
+                )));
             }
         }
         let index_dir = under_prefix(

@@ -95,7 +95,7 @@ pub fn format_duration(d: Duration) -> String {
         (1, "ms"),
     ] {
         // Prometheus prints weeks only when the value is a whole number of weeks.
-        if name == "w" && ms % unit != 0 {
+        if name == "w" && !ms.is_multiple_of(unit) {
             continue;
         }
         if ms >= unit {
