@@ -227,9 +227,10 @@ mod tests {
 
     #[test]
     fn tenant_overrides_merge_onto_defaults() {
-        let mut defaults = Limits::default();
-        defaults.retention_period = ConfigDuration::secs(720 * 3600);
-        let o = Overrides::new(defaults);
+        let o = Overrides::new(Limits {
+            retention_period: ConfigDuration::secs(720 * 3600),
+            ..Limits::default()
+        });
         let n = o
             .apply_runtime_yaml(
                 "overrides:\n  team-a:\n    retention_period: 168h\n    max_query_series: 42\n",
