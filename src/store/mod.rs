@@ -2,4 +2,5 @@
 //! per-stream heads and the compactor, behind one facade.
 
 pub mod chunk;
+pub mod index;
 pub mod wal;

@@ -1,0 +1,865 @@
+//! The label index: given a tenant, stream matchers and a time range, which
+//! streams exist and which chunks hold their entries.
+//!
+//! Built on tantivy. It holds label sets and chunk references only, never log
+//! lines. It is partitioned by tenant and UTC day — one tantivy index per
+//! partition under `<root>/<tenant>/<YYYY-MM-DD>/` — so retention can drop a
+//! whole day at once. A chunk whose time span crosses midnight is referenced
+//! from every day it overlaps; lookups de-duplicate.
+//!
+//! One document per (chunk, day):
+//!
+//! | field      | kind                    | content                                   |
+//! |------------|-------------------------|-------------------------------------------|
+//! | `stream`   | u64, indexed+fast+stored| [`StreamId`]                              |
+//! | `label`    | string, indexed         | one term `name=value` per stream label    |
+//! | `labels`   | stored                  | canonical label text `{a="b", c="d"}`     |
+//! | `chunk`    | string, indexed         | the chunk's identity, for deletes         |
+//! | `from`     | i64, indexed+fast       | first entry timestamp (ns)                |
+//! | `through`  | i64, indexed+fast       | last entry timestamp (ns)                 |
+//! | `checksum` | u64, fast               | CRC32C of the chunk object                |
+//! | `entries`, `raw_bytes`, `size` | u64, fast | counts for stats and volume, no chunk read |
+//!
+//! Matchers become term queries: `=` looks up one term; `!=`, `=~` and `!~`
+//! enumerate the label's values in the term dictionary, test them with the
+//! matcher, and query the matching (or, for matchers that accept the empty
+//! string, exclude the non-matching) terms.
+//!
+//! Invariants: documents are only added through [`LabelIndex::add`]; a lookup
+//! sees what the last [`LabelIndex::commit`] made durable.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::query::{
+    AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery,
+};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, Value,
+};
+use tantivy::{
+    DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentOrdinal,
+    SegmentReader, Term,
+};
+
+use crate::model::time::civil_from_days;
+use crate::model::{Labels, LabelsError};
+use crate::model::{MatchOp, Matcher, StreamId, TenantId, Timestamp};
+
+/// Bytes of memory each open partition writer may buffer before flushing a
+/// segment (tantivy's minimum is 15 MB; chunk references are tiny).
+const WRITER_MEMORY: usize = 15_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("index partition {partition}: {source}")]
+    Tantivy {
+        partition: String,
+        source: tantivy::TantivyError,
+    },
+    #[error("index directory {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("index partition {partition}: stored labels {labels:?} are corrupt: {source}")]
+    CorruptLabels {
+        partition: String,
+        labels: String,
+        source: LabelsError,
+    },
+}
+
+/// A reference to one chunk object of a stream, with the counts that stats
+/// and volume queries need without reading the chunk.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChunkRef {
+    pub stream: StreamId,
+    pub from: Timestamp,
+    pub through: Timestamp,
+    pub checksum: u32,
+    pub entries: u64,
+    pub raw_bytes: u64,
+    pub size: u64,
+}
+
+impl ChunkRef {
+    /// The chunk's identity within its tenant (also the tail of its object key).
+    pub fn id(&self) -> String {
+        format!(
+            "{}/{:016x}-{:016x}-{:08x}",
+            self.stream,
+            self.from.nanos() as u64,
+            self.through.nanos() as u64,
+            self.checksum
+        )
+    }
+
+    pub fn overlaps(&self, start: Timestamp, end: Timestamp) -> bool {
+        self.from <= end && self.through >= start
+    }
+}
+
+/// A stream found in the index, with its chunks overlapping the asked range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexedStream {
+    pub id: StreamId,
+    pub labels: Labels,
+    pub chunks: Vec<ChunkRef>,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    stream: Field,
+    label: Field,
+    labels: Field,
+    chunk: Field,
+    from: Field,
+    through: Field,
+    checksum: Field,
+    entries: Field,
+    raw_bytes: Field,
+    size: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let fields = Fields {
+        stream: b.add_u64_field("stream", INDEXED | FAST | STORED),
+        label: b.add_text_field("label", STRING),
+        labels: b.add_text_field("labels", STORED),
+        chunk: b.add_text_field("chunk", STRING),
+        from: b.add_i64_field("from", INDEXED | FAST),
+        through: b.add_i64_field("through", INDEXED | FAST),
+        checksum: b.add_u64_field("checksum", FAST),
+        entries: b.add_u64_field("entries", FAST),
+        raw_bytes: b.add_u64_field("raw_bytes", FAST),
+        size: b.add_u64_field("size", FAST),
+    };
+    (b.build(), fields)
+}
+
+/// A UTC day, as days since 1970-01-01.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Day(pub i64);
+
+impl Day {
+    pub fn of(ts: Timestamp) -> Day {
+        Day(ts.day())
+    }
+
+    pub fn start(self) -> Timestamp {
+        Timestamp::from_secs(self.0 * 86_400)
+    }
+
+    /// The last nanosecond of the day.
+    pub fn end(self) -> Timestamp {
+        Timestamp::from_secs((self.0 + 1) * 86_400).saturating_sub_nanos(1)
+    }
+
+    /// `YYYY-MM-DD`.
+    pub fn name(self) -> String {
+        let (y, m, d) = civil_from_days(self.0);
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+
+    pub fn parse(name: &str) -> Option<Day> {
+        let mut it = name.splitn(3, '-');
+        let y: i64 = it.next()?.parse().ok()?;
+        let m: u32 = it.next()?.parse().ok()?;
+        let d: u32 = it.next()?.parse().ok()?;
+        // Inverse of civil_from_days (Howard Hinnant's days_from_civil).
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
+        let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let day = Day(era * 146_097 + doe - 719_468);
+        (day.name() == name).then_some(day)
+    }
+}
+
+struct Partition {
+    name: String,
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<Option<IndexWriter>>,
+    dirty: AtomicBool,
+    last_write: Mutex<Instant>,
+}
+
+impl Partition {
+    fn err(&self, source: tantivy::TantivyError) -> IndexError {
+        IndexError::Tantivy {
+            partition: self.name.clone(),
+            source,
+        }
+    }
+
+    fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&mut IndexWriter) -> tantivy::Result<T>,
+    ) -> Result<T, IndexError> {
+        let mut guard = self.writer.lock();
+        if guard.is_none() {
+            let w = self
+                .index
+                .writer_with_num_threads(1, WRITER_MEMORY)
+                .map_err(|e| self.err(e))?;
+            *guard = Some(w);
+        }
+        *self.last_write.lock() = Instant::now();
+        match guard.as_mut() {
+            Some(w) => f(w).map_err(|e| self.err(e)),
+            None => unreachable!("writer was just created"),
+        }
+    }
+}
+
+/// The label index of every tenant and day.
+pub struct LabelIndex {
+    root: PathBuf,
+    schema: Schema,
+    fields: Fields,
+    partitions: RwLock<HashMap<(TenantId, Day), Arc<Partition>>>,
+    /// Days that have a partition on disk, per tenant (opened or not).
+    days: RwLock<BTreeMap<TenantId, BTreeSet<Day>>>,
+}
+
+impl LabelIndex {
+    /// Opens the index under `root`, discovering existing partitions.
+    pub fn open(root: &Path) -> Result<Self, IndexError> {
+        let io = |source| IndexError::Io {
+            path: root.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(root).map_err(io)?;
+        let (schema, fields) = schema();
+        let mut days: BTreeMap<TenantId, BTreeSet<Day>> = BTreeMap::new();
+        for tenant_dir in std::fs::read_dir(root).map_err(io)? {
+            let tenant_dir = tenant_dir.map_err(io)?;
+            let Some(tenant) = tenant_dir
+                .file_name()
+                .to_str()
+                .and_then(|t| TenantId::new(t).ok())
+            else {
+                continue;
+            };
+            if !tenant_dir.path().is_dir() {
+                continue;
+            }
+            for day_dir in std::fs::read_dir(tenant_dir.path()).map_err(io)? {
+                let day_dir = day_dir.map_err(io)?;
+                if let Some(day) = day_dir.file_name().to_str().and_then(Day::parse) {
+                    if day_dir.path().join("meta.json").exists() {
+                        days.entry(tenant.clone()).or_default().insert(day);
+                    }
+                }
+            }
+        }
+        Ok(LabelIndex {
+            root: root.to_path_buf(),
+            schema,
+            fields,
+            partitions: RwLock::new(HashMap::new()),
+            days: RwLock::new(days),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn partition_dir(&self, tenant: &TenantId, day: Day) -> PathBuf {
+        self.root.join(tenant.as_str()).join(day.name())
+    }
+
+    /// The partition for (tenant, day); created when `create` is set.
+    fn partition(
+        &self,
+        tenant: &TenantId,
+        day: Day,
+        create: bool,
+    ) -> Result<Option<Arc<Partition>>, IndexError> {
+        if let Some(p) = self.partitions.read().get(&(tenant.clone(), day)) {
+            return Ok(Some(p.clone()));
+        }
+        let exists = self
+            .days
+            .read()
+            .get(tenant)
+            .is_some_and(|d| d.contains(&day));
+        if !exists && !create {
+            return Ok(None);
+        }
+        let mut parts = self.partitions.write();
+        if let Some(p) = parts.get(&(tenant.clone(), day)) {
+            return Ok(Some(p.clone()));
+        }
+        let dir = self.partition_dir(tenant, day);
+        let name = format!("{}/{}", tenant, day.name());
+        let terr = |source| IndexError::Tantivy {
+            partition: name.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(|source| IndexError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let mmap = tantivy::directory::MmapDirectory::open(&dir).map_err(|e| terr(e.into()))?;
+        let index = Index::open_or_create(mmap, self.schema.clone()).map_err(terr)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(terr)?;
+        let p = Arc::new(Partition {
+            name: name.clone(),
+            index,
+            reader,
+            writer: Mutex::new(None),
+            dirty: AtomicBool::new(false),
+            last_write: Mutex::new(Instant::now()),
+        });
+        parts.insert((tenant.clone(), day), p.clone());
+        self.days
+            .write()
+            .entry(tenant.clone())
+            .or_default()
+            .insert(day);
+        Ok(Some(p))
+    }
+
+    /// Adds a chunk reference to every day partition it overlaps. Visible to
+    /// lookups after the next [`commit`](Self::commit).
+    pub fn add(
+        &self,
+        tenant: &TenantId,
+        labels: &Labels,
+        chunk: &ChunkRef,
+    ) -> Result<(), IndexError> {
+        let f = self.fields;
+        let canonical = labels.canonical();
+        let id = chunk.id();
+        for day in Day::of(chunk.from).0..=Day::of(chunk.through).0 {
+            let Some(p) = self.partition(tenant, Day(day), true)? else {
+                continue;
+            };
+            let mut doc = TantivyDocument::new();
+            doc.add_u64(f.stream, chunk.stream.0);
+            for l in labels {
+                doc.add_text(f.label, format!("{}={}", l.name, l.value));
+            }
+            doc.add_text(f.labels, &canonical);
+            doc.add_text(f.chunk, &id);
+            doc.add_i64(f.from, chunk.from.nanos());
+            doc.add_i64(f.through, chunk.through.nanos());
+            doc.add_u64(f.checksum, u64::from(chunk.checksum));
+            doc.add_u64(f.entries, chunk.entries);
+            doc.add_u64(f.raw_bytes, chunk.raw_bytes);
+            doc.add_u64(f.size, chunk.size);
+            // Re-adding a chunk (WAL replay after a crash) must not duplicate it.
+            p.with_writer(|w| {
+                w.delete_term(Term::from_field_text(f.chunk, &id));
+                w.add_document(doc)
+            })?;
+            p.dirty.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Removes a chunk reference from every day partition it overlaps.
+    pub fn remove(&self, tenant: &TenantId, chunk: &ChunkRef) -> Result<(), IndexError> {
+        let id = chunk.id();
+        for day in Day::of(chunk.from).0..=Day::of(chunk.through).0 {
+            let Some(p) = self.partition(tenant, Day(day), false)? else {
+                continue;
+            };
+            p.with_writer(|w| Ok(w.delete_term(Term::from_field_text(self.fields.chunk, &id))))?;
+            p.dirty.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Makes every added or removed reference durable and visible.
+    pub fn commit(&self) -> Result<(), IndexError> {
+        let parts: Vec<Arc<Partition>> = self.partitions.read().values().cloned().collect();
+        for p in parts {
+            if p.dirty.swap(false, Ordering::AcqRel) {
+                let res = p
+                    .with_writer(|w| w.commit())
+                    .and_then(|_| p.reader.reload().map_err(|e| p.err(e)));
+                if let Err(e) = res {
+                    p.dirty.store(true, Ordering::Release);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes writers idle for longer than `idle` (they hold memory and file
+    /// handles); lookups keep working.
+    pub fn close_idle_writers(&self, idle: Duration) {
+        let parts: Vec<Arc<Partition>> = self.partitions.read().values().cloned().collect();
+        for p in parts {
+            if p.dirty.load(Ordering::Acquire) {
+                continue;
+            }
+            if p.last_write.lock().elapsed() >= idle {
+                if let Some(w) = p.writer.lock().take() {
+                    let _ = w.wait_merging_threads();
+                }
+            }
+        }
+    }
+
+    /// Tenants with at least one partition.
+    pub fn tenants(&self) -> Vec<TenantId> {
+        self.days
+            .read()
+            .iter()
+            .filter(|(_, d)| !d.is_empty())
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
+    /// Days with a partition for `tenant`, oldest first.
+    pub fn days(&self, tenant: &TenantId) -> Vec<Day> {
+        self.days
+            .read()
+            .get(tenant)
+            .map(|d| d.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Deletes a whole (tenant, day) partition from disk.
+    pub fn drop_partition(&self, tenant: &TenantId, day: Day) -> Result<(), IndexError> {
+        if let Some(p) = self.partitions.write().remove(&(tenant.clone(), day)) {
+            if let Some(w) = p.writer.lock().take() {
+                let _ = w.wait_merging_threads();
+            }
+        }
+        if let Some(d) = self.days.write().get_mut(tenant) {
+            d.remove(&day);
+        }
+        let dir = self.partition_dir(tenant, day);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(IndexError::Io {
+                path: dir.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Directory of a (tenant, day) partition, for snapshotting.
+    pub fn partition_path(&self, tenant: &TenantId, day: Day) -> PathBuf {
+        self.partition_dir(tenant, day)
+    }
+
+    /// Streams of `tenant` matching every matcher with at least one chunk
+    /// overlapping `[start, end]` (inclusive), each with those chunks sorted
+    /// by `from`. An empty matcher list matches every stream.
+    pub fn streams(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<IndexedStream>, IndexError> {
+        if end < start {
+            return Ok(Vec::new());
+        }
+        let days: Vec<Day> = {
+            let known = self.days.read();
+            let Some(days) = known.get(tenant) else {
+                return Ok(Vec::new());
+            };
+            days.range(Day::of(start)..=Day::of(end)).copied().collect()
+        };
+        let mut by_stream: HashMap<
+            StreamId,
+            (Option<(Arc<Partition>, DocAddress)>, BTreeSet<ChunkRef>),
+        > = HashMap::new();
+        for day in days {
+            let Some(p) = self.partition(tenant, day, false)? else {
+                continue;
+            };
+            let searcher = p.reader.searcher();
+            let query = self
+                .build_query(&searcher, matchers, start, end)
+                .map_err(|e| p.err(e))?;
+            let hits = searcher
+                .search(&*query, &ChunkCollector)
+                .map_err(|e| p.err(e))?;
+            for (addr, chunk) in hits {
+                let slot = by_stream
+                    .entry(chunk.stream)
+                    .or_insert_with(|| (None, BTreeSet::new()));
+                if slot.0.is_none() {
+                    slot.0 = Some((p.clone(), addr));
+                }
+                slot.1.insert(chunk);
+            }
+        }
+        let mut out = Vec::with_capacity(by_stream.len());
+        for (id, (first, chunks)) in by_stream {
+            let Some((p, addr)) = first else { continue };
+            let doc: TantivyDocument = p.reader.searcher().doc(addr).map_err(|e| p.err(e))?;
+            let text = doc
+                .get_first(self.fields.labels)
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            let labels = Labels::parse(text).map_err(|source| IndexError::CorruptLabels {
+                partition: p.name.clone(),
+                labels: text.to_string(),
+                source,
+            })?;
+            let mut chunks: Vec<ChunkRef> = chunks.into_iter().collect();
+            chunks.sort_by_key(|c| (c.from, c.through, c.checksum));
+            out.push(IndexedStream { id, labels, chunks });
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    fn build_query(
+        &self,
+        searcher: &tantivy::Searcher,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> tantivy::Result<Box<dyn Query>> {
+        let f = self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+            (
+                Occur::Must,
+                Box::new(RangeQuery::new(
+                    Bound::Unbounded,
+                    Bound::Included(Term::from_field_i64(f.from, end.nanos())),
+                )),
+            ),
+            (
+                Occur::Must,
+                Box::new(RangeQuery::new(
+                    Bound::Included(Term::from_field_i64(f.through, start.nanos())),
+                    Bound::Unbounded,
+                )),
+            ),
+        ];
+        for m in matchers {
+            let term = |v: &str| Term::from_field_text(f.label, &format!("{}={}", m.name, v));
+            if m.op == MatchOp::Eq && !m.value.is_empty() {
+                clauses.push((
+                    Occur::Must,
+                    Box::new(TermQuery::new(term(&m.value), IndexRecordOption::Basic)),
+                ));
+                continue;
+            }
+            let values = label_values(searcher, f.label, &m.name)?;
+            let (matching, rejected): (Vec<&String>, Vec<&String>) =
+                values.iter().partition(|v| m.matches(v));
+            if m.matches_empty() {
+                // Streams without the label match; exclude those whose value does not.
+                if !rejected.is_empty() {
+                    let terms: Vec<Term> = rejected.iter().map(|v| term(v)).collect();
+                    clauses.push((Occur::MustNot, Box::new(TermSetQuery::new(terms))));
+                }
+            } else if matching.is_empty() {
+                return Ok(Box::new(EmptyQuery));
+            } else {
+                let terms: Vec<Term> = matching.iter().map(|v| term(v)).collect();
+                clauses.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
+            }
+        }
+        if clauses.iter().all(|(o, _)| *o == Occur::MustNot) {
+            clauses.push((Occur::Must, Box::new(AllQuery)));
+        }
+        Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+}
+
+/// Every value of label `name` in the searcher's term dictionaries.
+fn label_values(
+    searcher: &tantivy::Searcher,
+    field: Field,
+    name: &str,
+) -> tantivy::Result<BTreeSet<String>> {
+    let prefix = format!("{name}=");
+    // '=' + 1 is '>': the smallest string greater than every "name=..." term.
+    let upper = format!("{name}>");
+    let mut out = BTreeSet::new();
+    for seg in searcher.segment_readers() {
+        let inv = seg.inverted_index(field)?;
+        let mut stream = inv
+            .terms()
+            .range()
+            .ge(prefix.as_bytes())
+            .lt(upper.as_bytes())
+            .into_stream()?;
+        while stream.advance() {
+            if let Ok(s) = std::str::from_utf8(stream.key()) {
+                out.insert(s[prefix.len()..].to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Collects (doc address, chunk reference) for every matching document from
+/// fast fields, without touching the document store.
+struct ChunkCollector;
+
+struct ChunkSegmentCollector {
+    segment: SegmentOrdinal,
+    stream: tantivy::columnar::Column<u64>,
+    from: tantivy::columnar::Column<i64>,
+    through: tantivy::columnar::Column<i64>,
+    checksum: tantivy::columnar::Column<u64>,
+    entries: tantivy::columnar::Column<u64>,
+    raw_bytes: tantivy::columnar::Column<u64>,
+    size: tantivy::columnar::Column<u64>,
+    out: Vec<(DocAddress, ChunkRef)>,
+}
+
+impl Collector for ChunkCollector {
+    type Fruit = Vec<(DocAddress, ChunkRef)>;
+    type Child = ChunkSegmentCollector;
+
+    fn for_segment(
+        &self,
+        segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<Self::Child> {
+        let ff = reader.fast_fields();
+        Ok(ChunkSegmentCollector {
+            segment,
+            stream: ff.u64("stream")?,
+            from: ff.i64("from")?,
+            through: ff.i64("through")?,
+            checksum: ff.u64("checksum")?,
+            entries: ff.u64("entries")?,
+            raw_bytes: ff.u64("raw_bytes")?,
+            size: ff.u64("size")?,
+            out: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Self::Fruit>) -> tantivy::Result<Self::Fruit> {
+        Ok(fruits.into_iter().flatten().collect())
+    }
+}
+
+impl SegmentCollector for ChunkSegmentCollector {
+    type Fruit = Vec<(DocAddress, ChunkRef)>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        let chunk = ChunkRef {
+            stream: StreamId(self.stream.first(doc).unwrap_or(0)),
+            from: Timestamp::from_nanos(self.from.first(doc).unwrap_or(0)),
+            through: Timestamp::from_nanos(self.through.first(doc).unwrap_or(0)),
+            checksum: self.checksum.first(doc).unwrap_or(0) as u32,
+            entries: self.entries.first(doc).unwrap_or(0),
+            raw_bytes: self.raw_bytes.first(doc).unwrap_or(0),
+            size: self.size.first(doc).unwrap_or(0),
+        };
+        self.out.push((DocAddress::new(self.segment, doc), chunk));
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(t: &str) -> TenantId {
+        TenantId::new(t).unwrap()
+    }
+
+    fn chunk(labels: &Labels, from_s: i64, through_s: i64) -> ChunkRef {
+        ChunkRef {
+            stream: labels.stream_id(),
+            from: Timestamp::from_secs(from_s),
+            through: Timestamp::from_secs(through_s),
+            checksum: (from_s as u32) ^ 0xabcd,
+            entries: 10,
+            raw_bytes: 1000,
+            size: 300,
+        }
+    }
+
+    fn m(name: &str, op: MatchOp, v: &str) -> Matcher {
+        Matcher::new(name, op, v).unwrap()
+    }
+
+    const DAY: i64 = 86_400;
+
+    #[test]
+    fn day_names_round_trip() {
+        for d in [-1000, -1, 0, 1, 20_758, 47_482] {
+            assert_eq!(
+                Day::parse(&Day(d).name()),
+                Some(Day(d)),
+                "{}",
+                Day(d).name()
+            );
+        }
+        assert_eq!(Day(20_758).name(), "2026-11-01");
+        assert_eq!(Day::parse("2026-02-30"), None);
+        assert_eq!(Day::parse("nope"), None);
+    }
+
+    #[test]
+    fn matchers_time_ranges_and_tenants() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = LabelIndex::open(dir.path()).unwrap();
+        let api = Labels::parse(r#"{app="api", env="prod"}"#).unwrap();
+        let web = Labels::parse(r#"{app="web", env="staging"}"#).unwrap();
+        let bare = Labels::parse(r#"{job="cron"}"#).unwrap();
+        let (t, other) = (tenant("fake"), tenant("tenant-b"));
+        let base = 20_758 * DAY;
+        idx.add(&t, &api, &chunk(&api, base + 100, base + 200))
+            .unwrap();
+        idx.add(&t, &api, &chunk(&api, base + 300, base + 400))
+            .unwrap();
+        idx.add(&t, &web, &chunk(&web, base + 150, base + 250))
+            .unwrap();
+        idx.add(&t, &bare, &chunk(&bare, base + 100, base + 500))
+            .unwrap();
+        idx.add(&other, &api, &chunk(&api, base + 100, base + 200))
+            .unwrap();
+        idx.commit().unwrap();
+
+        let all = |ms: &[Matcher], a: i64, b: i64| -> Vec<String> {
+            idx.streams(
+                &t,
+                ms,
+                Timestamp::from_secs(base + a),
+                Timestamp::from_secs(base + b),
+            )
+            .unwrap()
+            .into_iter()
+            .map(|s| format!("{}:{}", s.labels, s.chunks.len()))
+            .collect()
+        };
+        assert_eq!(
+            all(&[m("app", MatchOp::Eq, "api")], 0, 1000),
+            [r#"{app="api", env="prod"}:2"#]
+        );
+        assert_eq!(
+            all(&[m("app", MatchOp::Eq, "api")], 250, 260),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            all(&[m("app", MatchOp::Re, "a.*")], 0, 1000),
+            [r#"{app="api", env="prod"}:2"#]
+        );
+        assert_eq!(
+            all(&[m("app", MatchOp::Re, "ap")], 0, 1000),
+            Vec::<String>::new(),
+            "anchored"
+        );
+        // != keeps streams without the label.
+        assert_eq!(
+            all(&[m("app", MatchOp::Neq, "api")], 0, 1000),
+            [r#"{app="web", env="staging"}:1"#, r#"{job="cron"}:1"#]
+        );
+        assert_eq!(
+            all(&[m("app", MatchOp::Nre, "api|web")], 0, 1000),
+            [r#"{job="cron"}:1"#]
+        );
+        assert_eq!(
+            all(&[m("job", MatchOp::Re, ".+")], 0, 1000),
+            [r#"{job="cron"}:1"#]
+        );
+        assert_eq!(
+            all(
+                &[
+                    m("app", MatchOp::Re, "api|web"),
+                    m("env", MatchOp::Eq, "prod")
+                ],
+                0,
+                1000
+            )
+            .len(),
+            1
+        );
+        assert_eq!(all(&[], 0, 1000).len(), 3);
+        assert_eq!(
+            all(&[m("nope", MatchOp::Eq, "x")], 0, 1000),
+            Vec::<String>::new()
+        );
+        // Tenants never see each other.
+        let b = idx
+            .streams(
+                &other,
+                &[],
+                Timestamp::from_secs(base),
+                Timestamp::from_secs(base + 1000),
+            )
+            .unwrap();
+        assert_eq!(b.len(), 1);
+        let none = idx
+            .streams(&tenant("nobody"), &[], Timestamp::MIN, Timestamp::MAX)
+            .unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn chunks_across_midnight_deletes_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = tenant("fake");
+        let s = Labels::parse(r#"{app="api"}"#).unwrap();
+        let base = 20_758 * DAY;
+        let c = chunk(&s, base + DAY - 60, base + DAY + 60);
+        {
+            let idx = LabelIndex::open(dir.path()).unwrap();
+            idx.add(&t, &s, &c).unwrap();
+            idx.add(&t, &s, &c).unwrap(); // replayed twice: still one reference
+            idx.commit().unwrap();
+            assert_eq!(idx.days(&t), vec![Day(20_758), Day(20_759)]);
+            let found = idx
+                .streams(&t, &[], Timestamp::MIN, Timestamp::MAX)
+                .unwrap();
+            assert_eq!(
+                found[0].chunks,
+                vec![c],
+                "one chunk, though indexed in two days"
+            );
+        }
+        let idx = LabelIndex::open(dir.path()).unwrap();
+        assert_eq!(
+            idx.streams(&t, &[], Timestamp::MIN, Timestamp::MAX)
+                .unwrap()[0]
+                .chunks
+                .len(),
+            1
+        );
+        idx.remove(&t, &c).unwrap();
+        idx.commit().unwrap();
+        assert!(
+            idx.streams(&t, &[], Timestamp::MIN, Timestamp::MAX)
+                .unwrap()
+                .is_empty()
+        );
+        idx.drop_partition(&t, Day(20_758)).unwrap();
+        assert_eq!(idx.days(&t), vec![Day(20_759)]);
+        assert!(!dir.path().join("fake/2026-11-01").exists());
+    }
+}
