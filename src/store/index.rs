@@ -257,10 +257,10 @@ impl LabelIndex {
             }
             for day_dir in std::fs::read_dir(tenant_dir.path()).map_err(io)? {
                 let day_dir = day_dir.map_err(io)?;
-                if let Some(day) = day_dir.file_name().to_str().and_then(Day::parse) {
-                    if day_dir.path().join("meta.json").exists() {
-                        days.entry(tenant.clone()).or_default().insert(day);
-                    }
+                if let Some(day) = day_dir.file_name().to_str().and_then(Day::parse)
+                    && day_dir.path().join("meta.json").exists()
+                {
+                    days.entry(tenant.clone()).or_default().insert(day);
                 }
             }
         }
@@ -413,10 +413,10 @@ impl LabelIndex {
             if p.dirty.load(Ordering::Acquire) {
                 continue;
             }
-            if p.last_write.lock().elapsed() >= idle {
-                if let Some(w) = p.writer.lock().take() {
-                    let _ = w.wait_merging_threads();
-                }
+            if p.last_write.lock().elapsed() >= idle
+                && let Some(w) = p.writer.lock().take()
+            {
+                let _ = w.wait_merging_threads();
             }
         }
     }
@@ -442,10 +442,10 @@ impl LabelIndex {
 
     /// Deletes a whole (tenant, day) partition from disk.
     pub fn drop_partition(&self, tenant: &TenantId, day: Day) -> Result<(), IndexError> {
-        if let Some(p) = self.partitions.write().remove(&(tenant.clone(), day)) {
-            if let Some(w) = p.writer.lock().take() {
-                let _ = w.wait_merging_threads();
-            }
+        if let Some(p) = self.partitions.write().remove(&(tenant.clone(), day))
+            && let Some(w) = p.writer.lock().take()
+        {
+            let _ = w.wait_merging_threads();
         }
         if let Some(d) = self.days.write().get_mut(tenant) {
             d.remove(&day);
