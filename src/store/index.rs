@@ -486,10 +486,9 @@ impl LabelIndex {
             };
             days.range(Day::of(start)..=Day::of(end)).copied().collect()
         };
-        let mut by_stream: HashMap<
-            StreamId,
-            (Option<(Arc<Partition>, DocAddress)>, BTreeSet<ChunkRef>),
-        > = HashMap::new();
+        // Per stream: one document to read its labels from, and its chunks.
+        type Found = (Option<(Arc<Partition>, DocAddress)>, BTreeSet<ChunkRef>);
+        let mut by_stream: HashMap<StreamId, Found> = HashMap::new();
         for day in days {
             let Some(p) = self.partition(tenant, day, false)? else {
                 continue;
