@@ -16,6 +16,7 @@
 //! See ARCHITECTURE.md for one section per module.
 
 pub mod config;
+pub mod ingest;
 pub mod limits;
 pub mod logql;
 pub mod model;

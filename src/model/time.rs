@@ -92,6 +92,68 @@ impl Timestamp {
         out
     }
 
+    /// Parses RFC 3339 (`2024-01-02T03:04:05.123456789Z`, `...+02:00`), as
+    /// Go's `time.Parse(time.RFC3339Nano, s)` accepts it.
+    pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
+        let b = s.as_bytes();
+        if b.len() < 20
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || !matches!(b[10], b'T' | b't')
+            || b[13] != b':'
+            || b[16] != b':'
+        {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<i64> {
+            let t = s.get(r)?;
+            if !t.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            t.parse().ok()
+        };
+        let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+            return None;
+        }
+        let mut i = 19;
+        let mut frac: i64 = 0;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            let digits = &s[start..i];
+            if digits.is_empty() || digits.len() > 9 {
+                return None;
+            }
+            frac = digits.parse::<i64>().ok()? * 10i64.pow(9 - digits.len() as u32);
+        }
+        let offset_secs = match &s[i..] {
+            "Z" | "z" => 0,
+            tz if tz.len() == 6
+                && (tz.starts_with('+') || tz.starts_with('-'))
+                && &tz[3..4] == ":" =>
+            {
+                let oh: i64 = tz[1..3].parse().ok()?;
+                let om: i64 = tz[4..6].parse().ok()?;
+                let off = oh * 3600 + om * 60;
+                if tz.starts_with('-') { -off } else { off }
+            }
+            _ => return None,
+        };
+        let days = days_from_civil(y, mo as u32, d as u32);
+        if civil_from_days(days) != (y, mo as u32, d as u32) {
+            return None;
+        }
+        let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_secs;
+        secs.checked_mul(NANOS_PER_SEC)?
+            .checked_add(frac)
+            .map(Timestamp)
+    }
+
     fn write_rfc3339(self, out: &mut String, with_fraction: bool) {
         use std::fmt::Write;
         let secs = self.0.div_euclid(NANOS_PER_SEC);
@@ -139,6 +201,18 @@ pub const fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// A proleptic Gregorian date to days since 1970-01-01 (Howard Hinnant's
+/// `days_from_civil`).
+pub const fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// The order in which log entries are returned.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Direction {
@@ -178,6 +252,40 @@ mod tests {
             Timestamp::from_secs(951_782_400).to_rfc3339(),
             "2000-02-29T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn parses_rfc3339() {
+        let t = Timestamp::parse_rfc3339("2026-11-01T10:00:00.123456789Z").unwrap();
+        assert_eq!(t.nanos(), 1_793_527_200_123_456_789);
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-11-01T10:00:00Z")
+                .unwrap()
+                .secs(),
+            1_793_527_200
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-11-01T12:00:00+02:00")
+                .unwrap()
+                .secs(),
+            1_793_527_200
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-11-01T10:00:00.5Z")
+                .unwrap()
+                .nanos()
+                % NANOS_PER_SEC,
+            500_000_000
+        );
+        for bad in [
+            "2026-11-01",
+            "2026-13-01T00:00:00Z",
+            "2026-02-30T00:00:00Z",
+            "2026-11-01T10:00:00",
+            "x",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

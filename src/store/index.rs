@@ -48,7 +48,7 @@ use tantivy::{
     SegmentReader, Term,
 };
 
-use crate::model::time::civil_from_days;
+use crate::model::time::{civil_from_days, days_from_civil};
 use crate::model::{Labels, LabelsError};
 use crate::model::{MatchOp, Matcher, StreamId, TenantId, Timestamp};
 
@@ -174,14 +174,7 @@ impl Day {
         let y: i64 = it.next()?.parse().ok()?;
         let m: u32 = it.next()?.parse().ok()?;
         let d: u32 = it.next()?.parse().ok()?;
-        // Inverse of civil_from_days (Howard Hinnant's days_from_civil).
-        let y = if m <= 2 { y - 1 } else { y };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
-        let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let day = Day(era * 146_097 + doe - 719_468);
+        let day = Day(days_from_civil(y, m, d));
         (day.name() == name).then_some(day)
     }
 }
