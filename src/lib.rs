@@ -15,6 +15,7 @@
 //!
 //! See ARCHITECTURE.md for one section per module.
 
+pub mod api;
 pub mod config;
 pub mod ingest;
 pub mod limits;
