@@ -1,4 +1,5 @@
 //! The HTTP API: axum handlers speaking Loki's endpoints, parameters, JSON
 //! shapes and status codes.
 
+pub mod params;
 pub mod push_decode;
