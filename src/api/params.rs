@@ -65,16 +65,16 @@ impl Params {
 /// Loki's `parseTimestamp`: float seconds (with a `.`, rounded to ms), integer
 /// seconds (≤ 10 characters) or nanoseconds, else RFC 3339.
 pub fn parse_timestamp(value: &str) -> Result<Timestamp, ParamError> {
-    if value.contains('.') {
-        if let Ok(f) = value.parse::<f64>() {
-            let secs = f.trunc();
-            let frac = ((f - secs) * 1000.0).round() / 1000.0;
-            return Ok(Timestamp::from_nanos(
-                (secs as i64)
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add((frac * 1e9) as i64),
-            ));
-        }
+    if value.contains('.')
+        && let Ok(f) = value.parse::<f64>()
+    {
+        let secs = f.trunc();
+        let frac = ((f - secs) * 1000.0).round() / 1000.0;
+        return Ok(Timestamp::from_nanos(
+            (secs as i64)
+                .saturating_mul(1_000_000_000)
+                .saturating_add((frac * 1e9) as i64),
+        ));
     }
     match value.parse::<i64>() {
         Ok(n) if value.len() <= 10 => Ok(Timestamp::from_secs(n)),
