@@ -3,4 +3,5 @@
 
 pub mod chunk;
 pub mod index;
+pub mod object;
 pub mod wal;

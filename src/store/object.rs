@@ -1,0 +1,259 @@
+//! Where chunk objects live: one `object_store` code path for the local disk
+//! (LocalFileSystem), S3 and R2 (AmazonS3 with an endpoint).
+//!
+//! Cross-cutting behaviour lives here, not in callers: durability for the
+//! local backend (LocalFileSystem renames a staged file into place but does
+//! not fsync; the WAL is truncated once a chunk is stored, so the file and its
+//! directory are fsynced after every put), retries with backoff for S3
+//! (object_store's retry config), and not-found-tolerant deletes.
+//!
+//! Object keys (the layout is shared by every backend):
+//! `<tenant>/chunks/<stream id hex>/<from hex>-<through hex>-<crc hex>` for
+//! chunks; other prefixes belong to the index and the compactor.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::config::{ObjectBackend, S3Config};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error("object store ({backend}): {source}")]
+    Store {
+        backend: &'static str,
+        source: object_store::Error,
+    },
+    #[error("object {path} not found")]
+    NotFound { path: String },
+    #[error("object store ({backend}): syncing {path}: {source}")]
+    Sync {
+        backend: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("configuring object store: {0}")]
+    Config(String),
+}
+
+/// The object store lokal writes chunks (and index snapshots) to.
+#[derive(Clone)]
+pub struct ObjectStorage {
+    store: Arc<dyn ObjectStore>,
+    /// The root directory of the local backend, for fsyncs.
+    local_root: Option<PathBuf>,
+    kind: &'static str,
+}
+
+impl std::fmt::Debug for ObjectStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ObjectStorage({}: {})", self.kind, self.store)
+    }
+}
+
+impl ObjectStorage {
+    pub fn open(backend: &ObjectBackend) -> Result<Self, ObjectError> {
+        match backend {
+            ObjectBackend::Filesystem { directory } => {
+                std::fs::create_dir_all(directory).map_err(|e| {
+                    ObjectError::Config(format!("creating {}: {e}", directory.display()))
+                })?;
+                let root = directory.canonicalize().map_err(|e| {
+                    ObjectError::Config(format!("resolving {}: {e}", directory.display()))
+                })?;
+                let fs = object_store::local::LocalFileSystem::new_with_prefix(&root)
+                    .map_err(|source| ObjectError::Store {
+                        backend: "filesystem",
+                        source,
+                    })?
+                    .with_automatic_cleanup(true);
+                Ok(ObjectStorage {
+                    store: Arc::new(fs),
+                    local_root: Some(root),
+                    kind: "filesystem",
+                })
+            }
+            ObjectBackend::S3(s3) => Self::s3(s3),
+        }
+    }
+
+    fn s3(c: &S3Config) -> Result<Self, ObjectError> {
+        use object_store::aws::AmazonS3Builder;
+        use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+        let mut b = AmazonS3Builder::from_env()
+            .with_bucket_name(&c.bucket)
+            .with_region(&c.region)
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: Duration::from_millis(100),
+                    max_backoff: Duration::from_secs(15),
+                    base: 2.0,
+                },
+                max_retries: 10,
+                retry_timeout: Duration::from_secs(180),
+            })
+            .with_client_options(
+                ClientOptions::new()
+                    .with_timeout(Duration::from_secs(60))
+                    .with_allow_http(true),
+            );
+        if !c.endpoint.is_empty() {
+            b = b
+                .with_endpoint(&c.endpoint)
+                .with_virtual_hosted_style_request(!c.force_path_style);
+            if c.endpoint.starts_with("http://") {
+                b = b.with_allow_http(true);
+            }
+        }
+        if !c.access_key_id.is_empty() {
+            b = b
+                .with_access_key_id(&c.access_key_id)
+                .with_secret_access_key(&c.secret_access_key);
+        }
+        if !c.session_token.is_empty() {
+            b = b.with_token(&c.session_token);
+        }
+        let s3 = b.build().map_err(|source| ObjectError::Store {
+            backend: "s3",
+            source,
+        })?;
+        Ok(ObjectStorage {
+            store: Arc::new(s3),
+            local_root: None,
+            kind: "s3",
+        })
+    }
+
+    /// An in-memory store (tests, benchmarks).
+    pub fn in_memory() -> Self {
+        ObjectStorage {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            local_root: None,
+            kind: "memory",
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn err(&self, source: object_store::Error) -> ObjectError {
+        match source {
+            object_store::Error::NotFound { path, .. } => ObjectError::NotFound { path },
+            source => ObjectError::Store {
+                backend: self.kind,
+                source,
+            },
+        }
+    }
+
+    /// Stores `bytes` at `path`, durably: when this returns, the object
+    /// survives a crash or power loss.
+    pub async fn put(&self, path: &Path, bytes: Bytes) -> Result<(), ObjectError> {
+        self.store
+            .put(path, PutPayload::from_bytes(bytes))
+            .await
+            .map_err(|e| self.err(e))?;
+        if let Some(root) = &self.local_root {
+            let file = root.join(path.as_ref());
+            let kind = self.kind;
+            tokio::task::spawn_blocking(move || sync_file_and_dir(&file))
+                .await
+                .map_err(|e| ObjectError::Config(format!("sync task failed: {e}")))?
+                .map_err(|(p, source)| ObjectError::Sync {
+                    backend: kind,
+                    path: p,
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    pub async fn get(&self, path: &Path) -> Result<Bytes, ObjectError> {
+        let r = self.store.get(path).await.map_err(|e| self.err(e))?;
+        r.bytes().await.map_err(|e| self.err(e))
+    }
+
+    pub async fn get_range(&self, path: &Path, range: Range<u64>) -> Result<Bytes, ObjectError> {
+        self.store
+            .get_range(path, range)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Deletes `path`; an object that is already gone is not an error.
+    pub async fn delete(&self, path: &Path) -> Result<(), ObjectError> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    pub async fn exists(&self, path: &Path) -> Result<bool, ObjectError> {
+        match self.store.head(path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Every object under `prefix`.
+    pub async fn list(&self, prefix: &Path) -> Result<Vec<ObjectMeta>, ObjectError> {
+        self.store
+            .list(Some(prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.err(e))
+    }
+}
+
+fn sync_file_and_dir(file: &std::path::Path) -> Result<(), (String, std::io::Error)> {
+    let fail = |p: &std::path::Path| {
+        let p = p.display().to_string();
+        move |e| (p, e)
+    };
+    std::fs::File::open(file)
+        .and_then(|f| f.sync_all())
+        .map_err(fail(file))?;
+    if let Some(dir) = file.parent() {
+        std::fs::File::open(dir)
+            .and_then(|f| f.sync_all())
+            .map_err(fail(dir))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn exercise(s: &ObjectStorage) {
+        let p = Path::from("fake/chunks/00ab/0001-0002-deadbeef");
+        assert!(!s.exists(&p).await.unwrap());
+        s.put(&p, Bytes::from_static(b"hello chunk")).await.unwrap();
+        assert_eq!(&s.get(&p).await.unwrap()[..], b"hello chunk");
+        assert_eq!(&s.get_range(&p, 6..11).await.unwrap()[..], b"chunk");
+        assert_eq!(s.list(&Path::from("fake/chunks")).await.unwrap().len(), 1);
+        assert!(s.list(&Path::from("other")).await.unwrap().is_empty());
+        s.delete(&p).await.unwrap();
+        s.delete(&p).await.unwrap();
+        assert!(matches!(s.get(&p).await, Err(ObjectError::NotFound { .. })));
+    }
+
+    #[tokio::test]
+    async fn local_and_memory_backends_behave_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = ObjectStorage::open(&ObjectBackend::Filesystem {
+            directory: dir.path().join("chunks"),
+        })
+        .unwrap();
+        exercise(&local).await;
+        exercise(&ObjectStorage::in_memory()).await;
+    }
+}
