@@ -7,6 +7,11 @@
 //! chunks are stored, or merging overlapping blocks into one ordered stream
 //! (the head and the store above do that).
 //!
+//! Invariants: a chunk holds one stream of one tenant; every byte of it is
+//! covered by a magic, a version or a CRC32C, so damage is reported, never
+//! decoded into wrong entries; no input makes a parser panic; a decoded block
+//! is sorted by timestamp, equal timestamps in arrival order.
+//!
 //! A chunk is split into blocks, each compressed on its own; the index records
 //! per block its byte range, sizes, entry count, time bounds and CRC32C, so a
 //! reader skips blocks outside a time range without fetching or decompressing

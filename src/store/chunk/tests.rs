@@ -413,3 +413,13 @@ fn reads_v1_fixture() {
         [("trace_id", "abc"), ("user", "\u{e9}mile")]
     );
 }
+
+#[test]
+fn types_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Chunk>();
+    assert_send_sync::<DecodedBlock>();
+    assert_send_sync::<SealedBlock>();
+    assert_send_sync::<HeadBlock>();
+    assert_send_sync::<ChunkError>();
+}

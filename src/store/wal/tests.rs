@@ -652,3 +652,13 @@ fn reads_v1_fixture() {
     assert_eq!(replayed, expected);
     assert_eq!(wal.next_lsn(), Lsn(4));
 }
+
+#[test]
+fn handles_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Wal>();
+    assert_send_sync::<Record>();
+    assert_send_sync::<WalError>();
+    fn assert_send<T: Send>() {}
+    assert_send::<Replay>();
+}
