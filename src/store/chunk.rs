@@ -1,1 +1,0 @@
-//! Chunks: see the module docs once written.

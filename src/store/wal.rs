@@ -1,1 +1,0 @@
-//! The write-ahead log: see the module docs once written.
