@@ -1,6 +1,154 @@
 //! The HTTP API: axum handlers speaking Loki's endpoints, parameters, JSON
 //! shapes and status codes.
+//!
+//! One error type ([`ApiError`]) carries its status; errors are plain text,
+//! as Loki writes them (`http.Error`: the message and a newline). Handlers
+//! never do blocking work on the async threads: decoding, ingest and query
+//! evaluation run on blocking threads.
 
 pub mod encode;
 pub mod params;
+pub mod push;
 pub mod push_decode;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::config::Config;
+use crate::ingest::Distributor;
+use crate::limits::Overrides;
+use crate::model::TenantId;
+use crate::store::Store;
+
+/// Everything a handler needs.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    pub distributor: Arc<Distributor>,
+    pub overrides: Arc<Overrides>,
+    pub ready: AtomicBool,
+}
+
+pub type SharedState = Arc<AppState>;
+
+/// An error answer: status plus Loki's plain-text message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = self.message;
+        body.push('\n');
+        let mut r = (self.status, body).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        r.headers_mut().insert(
+            "X-Content-Type-Options",
+            HeaderValue::from_static("nosniff"),
+        );
+        r
+    }
+}
+
+impl AppState {
+    /// The request's tenant: `X-Scope-OrgID` when auth is enabled (401
+    /// without it), otherwise always `fake`, as Loki.
+    pub fn tenant(&self, headers: &HeaderMap) -> Result<TenantId, ApiError> {
+        if !self.config.auth_enabled {
+            return TenantId::new("fake").map_err(|e| ApiError::internal(e.to_string()));
+        }
+        let Some(v) = headers.get("X-Scope-OrgID") else {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "no org id"));
+        };
+        let v = v
+            .to_str()
+            .map_err(|_| ApiError::bad_request("invalid X-Scope-OrgID header"))?;
+        TenantId::new(v.trim()).map_err(|e| ApiError::bad_request(e.to_string()))
+    }
+}
+
+/// JSON with Loki's content type.
+pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    r
+}
+
+async fn ready(State(st): State<SharedState>) -> Response {
+    if st.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Ingester not ready: waiting for WAL replay\n",
+        )
+            .into_response()
+    }
+}
+
+async fn buildinfo() -> Response {
+    let body = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "revision": option_env!("LOKAL_REVISION").unwrap_or(""),
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    });
+    json_response(StatusCode::OK, body.to_string().into_bytes())
+}
+
+async fn flush(State(st): State<SharedState>) -> Response {
+    if st.store.flush_all(std::time::Duration::from_secs(60)).await {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "flush did not finish in time; chunks stay in the WAL",
+        )
+        .into_response()
+    }
+}
+
+/// The full router.
+pub fn router(state: SharedState) -> Router {
+    Router::new()
+        .route("/loki/api/v1/push", post(push::push))
+        .route("/api/prom/push", post(push::push_legacy))
+        .route("/ready", get(ready))
+        .route("/loki/api/v1/status/buildinfo", get(buildinfo))
+        .route("/flush", get(flush).post(flush))
+        .layer(DefaultBodyLimit::max(push_decode::MAX_RECV_BYTES))
+        .with_state(state)
+}

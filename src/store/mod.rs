@@ -1,7 +1,660 @@
 //! Storage: the write-ahead log, chunks, the label index, the object store,
-//! per-stream heads and the compactor, behind one facade.
+//! per-stream heads and the compactor, behind one facade — the only door into
+//! storage for the layers above.
+//!
+//! Write path: [`Store::append`] appends a stream's batch to its head and the
+//! WAL under the stream lock; the caller awaits [`Store::wait_durable`] before
+//! acknowledging. Chunks are cut by size (at append), idleness or age (flush
+//! loop); a flush worker stores each chunk object, logs a flush marker in the
+//! WAL (the chunk reference plus the WAL interval it covers), adds the
+//! reference to the index, and — after the index commit — forgets the chunk
+//! from the head and lets the WAL drop segments nothing needs any more.
+//!
+//! Replay: flush markers tell which WAL entries are already in stored chunks
+//! (skipped) and which chunk references the index must have (re-added
+//! idempotently); every other entry goes back into the head. Nothing
+//! acknowledged is lost and nothing is duplicated.
+//!
+//! Read path: [`Store::select`] snapshots the head first, then asks the
+//! index, and drops index hits that the snapshot already holds as pending
+//! chunks, so a chunk being flushed is read exactly once.
 
 pub mod chunk;
+pub mod head;
 pub mod index;
 pub mod object;
 pub mod wal;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use object_store::path::Path as ObjectPath;
+use tokio::sync::{Notify, mpsc};
+
+use crate::model::{Entry, Labels, Matcher, StreamId, TenantId, Timestamp};
+use chunk::{BlockMeta, Chunk, ChunkError, DecodedBlock, SealedBlock};
+use head::{AppendError, Head, HeadConfig, HeadSnapshot, PendingChunk};
+use index::{ChunkRef, IndexError, IndexedStream, LabelIndex};
+use object::{ObjectError, ObjectStorage};
+use wal::{Lsn, Record, RecordRef, Wal, WalError, WalOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Object(#[from] ObjectError),
+    #[error(transparent)]
+    Chunk(#[from] ChunkError),
+    #[error("{0}")]
+    Head(#[from] head::HeadError),
+    #[error("replaying the WAL: {0}")]
+    Replay(String),
+    #[error("storage task failed: {0}")]
+    Task(String),
+}
+
+impl StoreError {
+    /// Whether retrying later can succeed (maps to 503 rather than 500).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Object(_))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub head: HeadConfig,
+    pub wal_dir: PathBuf,
+    pub index_dir: PathBuf,
+    pub wal_segment_size: u64,
+    /// Concurrent chunk uploads.
+    pub flush_workers: usize,
+}
+
+/// Counters exported on /metrics.
+#[derive(Debug, Default)]
+pub struct StoreCounters {
+    pub chunks_flushed: AtomicU64,
+    pub chunk_bytes_flushed: AtomicU64,
+    pub chunk_entries_flushed: AtomicU64,
+    pub flush_failures: AtomicU64,
+    pub wal_replayed_entries: AtomicU64,
+}
+
+/// The storage facade.
+pub struct Store {
+    head: Head,
+    wal: Wal,
+    index: Arc<LabelIndex>,
+    objects: ObjectStorage,
+    flush_tx: mpsc::UnboundedSender<Arc<PendingChunk>>,
+    flush_rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<Arc<PendingChunk>>>>,
+    /// Chunks handed to workers and not yet indexed.
+    in_flight: AtomicU64,
+    idle: Notify,
+    pub counters: StoreCounters,
+    cfg: StoreConfig,
+}
+
+/// Where one stream's entries for a query live.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// The open head block (sorted copy).
+    Open(Arc<DecodedBlock>),
+    /// A sealed head block.
+    Sealed(SealedBlock),
+    /// A cut chunk not yet in the index.
+    Pending(Arc<PendingChunk>),
+    /// A stored chunk.
+    Stored(ChunkRef),
+}
+
+impl Source {
+    /// Time bounds of the source's entries (inclusive).
+    pub fn bounds(&self) -> (Timestamp, Timestamp) {
+        match self {
+            Source::Open(b) => (b.ts(0), b.ts(b.len().saturating_sub(1))),
+            Source::Sealed(b) => (b.meta.min_ts, b.meta.max_ts),
+            Source::Pending(p) => (p.chunk_ref.from, p.chunk_ref.through),
+            Source::Stored(c) => (c.from, c.through),
+        }
+    }
+
+    pub fn is_head(&self) -> bool {
+        !matches!(self, Source::Stored(_))
+    }
+}
+
+/// A stream selected for a query, with every source overlapping the range.
+#[derive(Clone, Debug)]
+pub struct StreamData {
+    pub id: StreamId,
+    pub labels: Labels,
+    pub sources: Vec<Source>,
+}
+
+/// One block to read: decoded already, or compressed with its metadata.
+#[derive(Clone, Debug)]
+pub enum BlockData {
+    Decoded(Arc<DecodedBlock>),
+    Compressed { meta: BlockMeta, data: Bytes },
+}
+
+impl BlockData {
+    pub fn bounds(&self) -> (Timestamp, Timestamp) {
+        match self {
+            BlockData::Decoded(b) => (b.ts(0), b.ts(b.len().saturating_sub(1))),
+            BlockData::Compressed { meta, .. } => (meta.min_ts, meta.max_ts),
+        }
+    }
+
+    /// Decompresses (blocking work: call from a blocking thread).
+    pub fn decode(&self) -> Result<Arc<DecodedBlock>, StoreError> {
+        match self {
+            BlockData::Decoded(b) => Ok(b.clone()),
+            BlockData::Compressed { meta, data } => {
+                Ok(Arc::new(chunk::decode_block_bytes(meta, data)?))
+            }
+        }
+    }
+}
+
+/// The object key of a chunk.
+pub fn chunk_path(tenant: &TenantId, c: &ChunkRef) -> ObjectPath {
+    ObjectPath::from(format!("{}/chunks/{}", tenant, c.id()))
+}
+
+impl Store {
+    /// Opens storage and replays the WAL. Call [`Store::start`] afterwards to
+    /// run the background flush machinery.
+    pub fn open(cfg: StoreConfig, objects: ObjectStorage) -> Result<Arc<Store>, StoreError> {
+        let index = Arc::new(LabelIndex::open(&cfg.index_dir)?);
+        let (wal, replay) = Wal::open(
+            &cfg.wal_dir,
+            WalOptions {
+                segment_size: cfg.wal_segment_size,
+            },
+        )?;
+        let (flush_tx, flush_rx) = mpsc::unbounded_channel();
+        let store = Arc::new(Store {
+            head: Head::new(cfg.head.clone()),
+            wal,
+            index,
+            objects,
+            flush_tx,
+            flush_rx: parking_lot::Mutex::new(Some(flush_rx)),
+            in_flight: AtomicU64::new(0),
+            idle: Notify::new(),
+            counters: StoreCounters::default(),
+            cfg,
+        });
+        store.replay(replay)?;
+        Ok(store)
+    }
+
+    fn replay(&self, replay: wal::Replay) -> Result<(), StoreError> {
+        // Pass 1 over the records in memory: which intervals are flushed.
+        type Key = (TenantId, String);
+        let mut records = Vec::new();
+        let mut flushed: HashMap<Key, Vec<(Lsn, Lsn)>> = HashMap::new();
+        let mut reindex: Vec<(TenantId, Labels, ChunkRef)> = Vec::new();
+        for item in replay {
+            let (lsn, record) = item?;
+            match &record {
+                Record::Flushed {
+                    tenant,
+                    labels,
+                    up_to,
+                    payload,
+                } => {
+                    let tenant =
+                        TenantId::new(tenant).map_err(|e| StoreError::Replay(e.to_string()))?;
+                    let (after, chunk_ref) = decode_marker(payload).map_err(StoreError::Replay)?;
+                    let parsed =
+                        Labels::parse(labels).map_err(|e| StoreError::Replay(e.to_string()))?;
+                    flushed
+                        .entry((tenant.clone(), labels.to_string()))
+                        .or_default()
+                        .push((after, *up_to));
+                    reindex.push((tenant, parsed, chunk_ref));
+                }
+                Record::Entries { .. } => records.push((lsn, record)),
+            }
+        }
+        // Pass 2: entries not covered by a marker go back into the head.
+        let mut cut = Vec::new();
+        for (lsn, record) in records {
+            let Record::Entries {
+                tenant,
+                labels,
+                entries,
+            } = record
+            else {
+                continue;
+            };
+            let tenant_id =
+                TenantId::new(&tenant).map_err(|e| StoreError::Replay(e.to_string()))?;
+            let key = (tenant_id.clone(), labels.to_string());
+            if flushed
+                .get(&key)
+                .is_some_and(|iv| iv.iter().any(|(a, b)| *a < lsn && lsn <= *b))
+            {
+                continue;
+            }
+            let parsed = Labels::parse(&labels).map_err(|e| StoreError::Replay(e.to_string()))?;
+            let stream = self.head.get_or_create(&tenant_id, &parsed);
+            if let Some(iv) = flushed.get(&key)
+                && let Some(max) = iv.iter().map(|(_, b)| *b).max()
+            {
+                self.head.set_flushed_through(&stream, max);
+            }
+            self.counters
+                .wal_replayed_entries
+                .fetch_add(entries.len() as u64, Ordering::Relaxed);
+            if let Some(p) = self.head.restore(&stream, &entries, lsn)? {
+                cut.push(p);
+            }
+        }
+        for ((tenant, labels), iv) in &flushed {
+            if let Some(stream) = self.head.get(tenant, labels)
+                && let Some(max) = iv.iter().map(|(_, b)| *b).max()
+            {
+                self.head.set_flushed_through(&stream, max);
+            }
+        }
+        for (tenant, labels, chunk_ref) in &reindex {
+            self.index.add(tenant, labels, chunk_ref)?;
+        }
+        self.index.commit()?;
+        for p in cut {
+            self.enqueue(p);
+        }
+        Ok(())
+    }
+
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    pub fn index(&self) -> &Arc<LabelIndex> {
+        &self.index
+    }
+
+    pub fn objects(&self) -> &ObjectStorage {
+        &self.objects
+    }
+
+    pub fn wal(&self) -> &Wal {
+        &self.wal
+    }
+
+    fn enqueue(&self, p: Arc<PendingChunk>) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if self.flush_tx.send(p).is_err() {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Appends a validated batch to a stream (blocking: head and WAL encode).
+    pub fn append(
+        &self,
+        tenant: &TenantId,
+        labels: &Labels,
+        entries: Vec<Entry>,
+    ) -> Result<head::HeadAppend, StoreError> {
+        let stream = self.head.get_or_create(tenant, labels);
+        let res = self.head.append(&stream, entries, |accepted| {
+            self.wal.append(RecordRef::Entries {
+                tenant: tenant.as_str(),
+                labels: &stream.key,
+                entries: accepted,
+            })
+        });
+        match res {
+            Ok(mut out) => {
+                if let Some(p) = out.cut.take() {
+                    self.enqueue(p);
+                }
+                Ok(out)
+            }
+            Err(AppendError::Log(e)) => Err(StoreError::Wal(e)),
+            Err(AppendError::Head(e)) => Err(StoreError::Head(e)),
+        }
+    }
+
+    /// Waits until the WAL holds everything up to `lsn` durably.
+    pub async fn wait_durable(&self, lsn: Lsn) -> Result<(), StoreError> {
+        Ok(self.wal.wait_durable(lsn).await?)
+    }
+
+    /// Starts the flush loop and workers on the current tokio runtime.
+    pub fn start(
+        self: &Arc<Self>,
+        flush_check_period: Duration,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut handles = Vec::new();
+        let rx = self.flush_rx.lock().take();
+        if let Some(rx) = rx {
+            let rx = Arc::new(tokio::sync::Mutex::new(rx));
+            for _ in 0..self.cfg.flush_workers.max(1) {
+                let (store, rx) = (self.clone(), rx.clone());
+                handles.push(tokio::spawn(async move {
+                    loop {
+                        let next = rx.lock().await.recv().await;
+                        let Some(p) = next else { break };
+                        store.flush_chunk(p).await;
+                    }
+                }));
+            }
+        }
+        let store = self.clone();
+        handles.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(flush_check_period.min(Duration::from_secs(1)));
+            loop {
+                tick.tick().await;
+                store.cut_due(false);
+            }
+        }));
+        handles
+    }
+
+    /// Cuts every stream whose chunk is due (or every stream when forced).
+    pub fn cut_due(&self, force: bool) {
+        let now = Instant::now();
+        for s in self.head.all_streams() {
+            match self.head.cut_if_due(&s, now, force) {
+                Ok(Some(p)) => self.enqueue(p),
+                Ok(None) => {}
+                Err(e) => tracing::error!(stream = %s.key, error = %e, "cutting a chunk failed"),
+            }
+        }
+    }
+
+    /// Stores, logs and indexes one cut chunk, retrying storage with backoff.
+    async fn flush_chunk(self: &Arc<Self>, p: Arc<PendingChunk>) {
+        let path = chunk_path(&p.tenant, &p.chunk_ref);
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.try_flush(&p, &path).await {
+                Ok(()) => break,
+                Err(e) => {
+                    self.counters.flush_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(chunk = %path, error = %e, retry_in = ?delay, "flushing a chunk failed; it stays in memory and the WAL");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+        self.counters.chunks_flushed.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .chunk_bytes_flushed
+            .fetch_add(p.data.len() as u64, Ordering::Relaxed);
+        self.counters
+            .chunk_entries_flushed
+            .fetch_add(p.chunk_ref.entries, Ordering::Relaxed);
+        if let Some(stream) = self.head.get(&p.tenant, &p.labels.canonical()) {
+            self.head.remove_pending(&stream, &p);
+        }
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+        self.truncate_wal();
+    }
+
+    async fn try_flush(&self, p: &Arc<PendingChunk>, path: &ObjectPath) -> Result<(), StoreError> {
+        if !self.objects.exists(path).await? {
+            self.objects.put(path, p.data.clone()).await?;
+        }
+        let labels = p.labels.canonical();
+        let payload = encode_marker(p.after, &p.chunk_ref);
+        let lsn = self.wal.append(RecordRef::Flushed {
+            tenant: p.tenant.as_str(),
+            labels: &labels,
+            up_to: p.up_to,
+            payload: &payload,
+        })?;
+        self.wal.wait_durable(lsn).await?;
+        let (index, p2) = (self.index.clone(), p.clone());
+        tokio::task::spawn_blocking(move || {
+            index.add(&p2.tenant, &p2.labels, &p2.chunk_ref)?;
+            index.commit()
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+        Ok(())
+    }
+
+    /// Deletes WAL segments that nothing in memory needs any more.
+    fn truncate_wal(&self) {
+        let needed = self
+            .head
+            .oldest_needed_lsn()
+            .unwrap_or_else(|| self.wal.next_lsn());
+        if let Err(e) = self.wal.remove_segments_before(needed) {
+            tracing::warn!(error = %e, "removing old WAL segments failed");
+        }
+    }
+
+    /// Cuts every stream and waits until all chunks are stored and indexed
+    /// (`/flush`, shutdown). Gives up after `timeout`.
+    pub async fn flush_all(&self, timeout: Duration) -> bool {
+        self.cut_due(true);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let waiter = self.idle.notified();
+            if self.in_flight.load(Ordering::Acquire) == 0 {
+                self.head.remove_empty();
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, waiter).await.is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// Whether a stream exists in memory.
+    pub fn has_stream(&self, tenant: &TenantId, labels: &Labels) -> bool {
+        self.head.get(tenant, &labels.canonical()).is_some()
+    }
+
+    pub fn active_streams(&self, tenant: &TenantId) -> usize {
+        self.head.tenant_stream_count(tenant)
+    }
+
+    /// Streams matching `matchers` with data in `[start, end)`, each with its
+    /// sources (head first, then stored chunks).
+    pub async fn select(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<StreamData>, StoreError> {
+        // Head first: a chunk leaves the head only after the index has it.
+        let mut out: HashMap<StreamId, StreamData> = HashMap::new();
+        let mut pending_ids: HashSet<String> = HashSet::new();
+        for s in self.head.tenant_streams(tenant) {
+            if !matchers.iter().all(|m| m.matches_labels(&s.labels)) {
+                continue;
+            }
+            let snap: HeadSnapshot = self.head.snapshot(&s, start, end);
+            let mut sources = Vec::new();
+            for p in snap.pending {
+                pending_ids.insert(p.chunk_ref.id());
+                sources.push(Source::Pending(p));
+            }
+            sources.extend(snap.sealed.into_iter().map(Source::Sealed));
+            sources.extend(snap.open.map(Source::Open));
+            if !sources.is_empty() {
+                out.insert(
+                    snap.id,
+                    StreamData {
+                        id: snap.id,
+                        labels: snap.labels,
+                        sources,
+                    },
+                );
+            }
+        }
+        let indexed = self.index_streams(tenant, matchers, start, end).await?;
+        for s in indexed {
+            let entry = out.entry(s.id).or_insert_with(|| StreamData {
+                id: s.id,
+                labels: s.labels.clone(),
+                sources: Vec::new(),
+            });
+            for c in s.chunks {
+                if c.from < end && !pending_ids.contains(&c.id()) {
+                    entry.sources.push(Source::Stored(c));
+                }
+            }
+        }
+        let mut v: Vec<StreamData> = out
+            .into_values()
+            .filter(|s| !s.sources.is_empty())
+            .collect();
+        v.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(v)
+    }
+
+    async fn index_streams(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<IndexedStream>, StoreError> {
+        let (index, tenant, matchers) = (self.index.clone(), tenant.clone(), matchers.to_vec());
+        let last = end.saturating_sub_nanos(1);
+        tokio::task::spawn_blocking(move || index.streams(&tenant, &matchers, start, last))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+            .map_err(StoreError::from)
+    }
+
+    /// The label sets of streams matching `matchers` with entries in
+    /// `[start, end)` (series, labels and label values APIs).
+    pub async fn series(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<Labels>, StoreError> {
+        let mut set: HashMap<StreamId, Labels> = HashMap::new();
+        for s in self.head.tenant_streams(tenant) {
+            if matchers.iter().all(|m| m.matches_labels(&s.labels)) {
+                let snap = self.head.snapshot(&s, start, end);
+                if snap.open.is_some() || !snap.sealed.is_empty() || !snap.pending.is_empty() {
+                    set.insert(s.id, s.labels.clone());
+                }
+            }
+        }
+        for s in self.index_streams(tenant, matchers, start, end).await? {
+            set.entry(s.id).or_insert(s.labels);
+        }
+        let mut v: Vec<Labels> = set.into_values().collect();
+        v.sort();
+        Ok(v)
+    }
+
+    /// The blocks of a source overlapping `[start, end)`.
+    pub async fn blocks(
+        &self,
+        tenant: &TenantId,
+        src: &Source,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<BlockData>, StoreError> {
+        let keep = |min: Timestamp, max: Timestamp| min < end && max >= start;
+        Ok(match src {
+            Source::Open(b) => vec![BlockData::Decoded(b.clone())],
+            Source::Sealed(b) => vec![BlockData::Compressed {
+                meta: b.meta.clone(),
+                data: b.data.clone(),
+            }],
+            Source::Pending(p) => chunk_blocks(&p.chunk, keep),
+            Source::Stored(c) => {
+                let data = self.objects.get(&chunk_path(tenant, c)).await?;
+                let chunk = Chunk::parse(data)?;
+                chunk_blocks(&chunk, keep)
+            }
+        })
+    }
+
+    /// Shuts down: flushes heads (when asked), then syncs the WAL.
+    pub async fn shutdown(&self, flush: bool, timeout: Duration) {
+        if flush && !self.flush_all(timeout).await {
+            tracing::warn!("shutdown: not every chunk was stored in time; the WAL keeps them");
+        }
+        let last = Lsn(self.wal.next_lsn().0.saturating_sub(1));
+        if last.0 > 0
+            && let Err(e) = self.wal.wait_durable(last).await
+        {
+            tracing::error!(error = %e, "shutdown: syncing the WAL failed");
+        }
+    }
+}
+
+fn chunk_blocks(chunk: &Chunk, keep: impl Fn(Timestamp, Timestamp) -> bool) -> Vec<BlockData> {
+    chunk
+        .blocks()
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.entries > 0 && keep(m.min_ts, m.max_ts))
+        .filter_map(|(i, m)| {
+            chunk.block_data(i).ok().map(|data| BlockData::Compressed {
+                meta: m.clone(),
+                data,
+            })
+        })
+        .collect()
+}
+
+/// Flush marker payload, version 1:
+/// `version u8 = 1 | after lsn u64 | stream u64 | from i64 | through i64 |
+/// checksum u32 | entries u64 | raw_bytes u64 | size u64` (little-endian).
+fn encode_marker(after: Lsn, c: &ChunkRef) -> Vec<u8> {
+    let mut v = Vec::with_capacity(61);
+    v.push(1u8);
+    v.extend_from_slice(&after.0.to_le_bytes());
+    v.extend_from_slice(&c.stream.0.to_le_bytes());
+    v.extend_from_slice(&c.from.nanos().to_le_bytes());
+    v.extend_from_slice(&c.through.nanos().to_le_bytes());
+    v.extend_from_slice(&c.checksum.to_le_bytes());
+    v.extend_from_slice(&c.entries.to_le_bytes());
+    v.extend_from_slice(&c.raw_bytes.to_le_bytes());
+    v.extend_from_slice(&c.size.to_le_bytes());
+    v
+}
+
+fn decode_marker(p: &[u8]) -> Result<(Lsn, ChunkRef), String> {
+    if p.first() != Some(&1) || p.len() != 61 {
+        return Err(format!(
+            "flush marker: unsupported version or length ({} bytes)",
+            p.len()
+        ));
+    }
+    let u64_at = |i: usize| u64::from_le_bytes(p[i..i + 8].try_into().unwrap_or([0; 8]));
+    Ok((
+        Lsn(u64_at(1)),
+        ChunkRef {
+            stream: StreamId(u64_at(9)),
+            from: Timestamp::from_nanos(u64_at(17) as i64),
+            through: Timestamp::from_nanos(u64_at(25) as i64),
+            checksum: u32::from_le_bytes(p[33..37].try_into().unwrap_or([0; 4])),
+            entries: u64_at(37),
+            raw_bytes: u64_at(45),
+            size: u64_at(53),
+        },
+    ))
+}

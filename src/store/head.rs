@@ -1,0 +1,532 @@
+//! The head: every stream's not-yet-flushed entries, in memory.
+//!
+//! Owns per-stream state — the open block, sealed (compressed) blocks of the
+//! chunk being built, chunks cut and waiting to be stored, the WAL positions
+//! they cover, and the facts Loki's ingester checks on append (the last
+//! accepted entry for duplicate dropping, the newest timestamp for the
+//! out-of-order window). Does not own the WAL, the object store or the index;
+//! the store facade drives those.
+//!
+//! Invariants, per stream:
+//! - Entries enter the head in the order their WAL records were appended (the
+//!   stream lock is held across the WAL append), so a chunk cut at WAL
+//!   position `p` holds exactly the stream's entries with LSN in
+//!   `(flushed_through, p]`. That interval is what the WAL's flush marker
+//!   records, which makes replay exact.
+//! - `first_lsn` is the oldest LSN still only in memory (open + sealed);
+//!   pending chunks keep their own interval until the index has them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+
+use super::chunk::{
+    self, Chunk, ChunkError, ChunkHeader, Codec, DecodedBlock, HeadBlock, SealedBlock,
+};
+use super::index::ChunkRef;
+use super::wal::Lsn;
+use crate::model::{Entry, Labels, MetadataPair, StreamId, TenantId, Timestamp};
+
+/// How the head cuts blocks and chunks.
+#[derive(Clone, Debug)]
+pub struct HeadConfig {
+    pub codec: Codec,
+    /// Uncompressed bytes per block (Loki's chunk_block_size, 256 KiB).
+    pub block_size: u64,
+    /// Compressed bytes at which a chunk is cut (Loki's chunk_target_size).
+    pub chunk_target_size: u64,
+    pub chunk_idle_period: Duration,
+    pub max_chunk_age: Duration,
+}
+
+impl HeadConfig {
+    /// Entries older than the stream's newest minus this are refused
+    /// (Loki: `max_chunk_age / 2`).
+    pub fn out_of_order_window(&self) -> i64 {
+        i64::try_from(self.max_chunk_age.as_nanos() / 2).unwrap_or(i64::MAX)
+    }
+}
+
+/// A chunk cut from a stream, encoded, waiting to be stored and indexed.
+/// Queries read it until the index has it.
+#[derive(Debug)]
+pub struct PendingChunk {
+    pub tenant: TenantId,
+    pub labels: Labels,
+    pub chunk_ref: ChunkRef,
+    /// The encoded chunk object.
+    pub data: Bytes,
+    /// The parsed form of `data`, for queries.
+    pub chunk: Chunk,
+    /// WAL interval `(after, up_to]` of the stream's entries it holds.
+    pub after: Lsn,
+    pub up_to: Lsn,
+}
+
+/// What a query reads of one head stream: a consistent snapshot.
+#[derive(Clone, Debug)]
+pub struct HeadSnapshot {
+    pub id: StreamId,
+    pub labels: Labels,
+    /// The open block, sorted (absent when empty).
+    pub open: Option<Arc<DecodedBlock>>,
+    pub sealed: Vec<SealedBlock>,
+    pub pending: Vec<Arc<PendingChunk>>,
+}
+
+/// Outcome of appending one batch to a stream.
+#[derive(Debug, Default)]
+pub struct HeadAppend {
+    pub lsn: Option<Lsn>,
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub too_far_behind: Vec<(Timestamp, Timestamp)>,
+    /// A chunk cut because the stream reached the target size.
+    pub cut: Option<Arc<PendingChunk>>,
+}
+
+#[derive(Debug)]
+struct LastEntry {
+    ts: Timestamp,
+    line: Bytes,
+    metadata: Vec<MetadataPair>,
+}
+
+#[derive(Debug)]
+struct StreamState {
+    open: HeadBlock,
+    sealed: Vec<SealedBlock>,
+    sealed_bytes: u64,
+    first_lsn: Option<Lsn>,
+    last_lsn: Option<Lsn>,
+    /// Up to where the stream's entries are in cut chunks.
+    flushed_through: Lsn,
+    chunk_started: Option<Instant>,
+    last_append: Instant,
+    newest: Option<Timestamp>,
+    last: Option<LastEntry>,
+    pending: Vec<Arc<PendingChunk>>,
+}
+
+/// One stream's head.
+#[derive(Debug)]
+pub struct HeadStream {
+    pub tenant: TenantId,
+    pub labels: Labels,
+    pub key: Arc<str>,
+    pub id: StreamId,
+    state: Mutex<StreamState>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HeadError {
+    #[error("sealing a block: {0}")]
+    Chunk(#[from] ChunkError),
+}
+
+impl HeadStream {
+    fn new(tenant: TenantId, labels: Labels) -> Self {
+        let key: Arc<str> = Arc::from(labels.canonical());
+        HeadStream {
+            tenant,
+            id: labels.stream_id(),
+            key,
+            labels,
+            state: Mutex::new(StreamState {
+                open: HeadBlock::new(),
+                sealed: Vec::new(),
+                sealed_bytes: 0,
+                first_lsn: None,
+                last_lsn: None,
+                flushed_through: Lsn(0),
+                chunk_started: None,
+                last_append: Instant::now(),
+                newest: None,
+                last: None,
+                pending: Vec::new(),
+            }),
+        }
+    }
+}
+
+/// One tenant's streams, by canonical label text.
+type TenantStreams = Arc<RwLock<HashMap<Arc<str>, Arc<HeadStream>>>>;
+
+/// Every tenant's head streams.
+#[derive(Debug)]
+pub struct Head {
+    cfg: HeadConfig,
+    tenants: RwLock<HashMap<TenantId, TenantStreams>>,
+    /// Bytes held in memory (open blocks raw, sealed and pending compressed).
+    memory: AtomicU64,
+    streams: AtomicUsize,
+}
+
+impl Head {
+    pub fn new(cfg: HeadConfig) -> Self {
+        Head {
+            cfg,
+            tenants: RwLock::new(HashMap::new()),
+            memory: AtomicU64::new(0),
+            streams: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn config(&self) -> &HeadConfig {
+        &self.cfg
+    }
+
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory.load(Ordering::Relaxed)
+    }
+
+    pub fn stream_count(&self) -> usize {
+        self.streams.load(Ordering::Relaxed)
+    }
+
+    fn tenant_map(&self, tenant: &TenantId) -> Option<TenantStreams> {
+        self.tenants.read().get(tenant).cloned()
+    }
+
+    pub fn get(&self, tenant: &TenantId, key: &str) -> Option<Arc<HeadStream>> {
+        self.tenant_map(tenant)?.read().get(key).cloned()
+    }
+
+    /// The stream for `labels`, created if needed.
+    pub fn get_or_create(&self, tenant: &TenantId, labels: &Labels) -> Arc<HeadStream> {
+        let key = labels.canonical();
+        let map = match self.tenant_map(tenant) {
+            Some(m) => m,
+            None => self
+                .tenants
+                .write()
+                .entry(tenant.clone())
+                .or_default()
+                .clone(),
+        };
+        if let Some(s) = map.read().get(key.as_str()) {
+            return s.clone();
+        }
+        let mut w = map.write();
+        w.entry(Arc::from(key.as_str()))
+            .or_insert_with(|| {
+                self.streams.fetch_add(1, Ordering::Relaxed);
+                Arc::new(HeadStream::new(tenant.clone(), labels.clone()))
+            })
+            .clone()
+    }
+
+    /// Active streams of a tenant.
+    pub fn tenant_streams(&self, tenant: &TenantId) -> Vec<Arc<HeadStream>> {
+        self.tenant_map(tenant)
+            .map(|m| m.read().values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn tenant_stream_count(&self, tenant: &TenantId) -> usize {
+        self.tenant_map(tenant).map_or(0, |m| m.read().len())
+    }
+
+    pub fn all_streams(&self) -> Vec<Arc<HeadStream>> {
+        let tenants: Vec<_> = self.tenants.read().values().cloned().collect();
+        tenants
+            .iter()
+            .flat_map(|m| m.read().values().cloned().collect::<Vec<_>>())
+            .collect()
+    }
+
+    pub fn tenants(&self) -> Vec<TenantId> {
+        self.tenants.read().keys().cloned().collect()
+    }
+
+    /// Appends a validated batch: drops exact duplicates of the last accepted
+    /// entry, refuses entries too far behind the newest, writes the rest to
+    /// the WAL through `log` (called with the stream lock held, so WAL order
+    /// is head order) and to the open block. May cut a chunk.
+    pub fn append<E>(
+        &self,
+        stream: &HeadStream,
+        entries: Vec<Entry>,
+        log: impl FnOnce(&[Entry]) -> Result<Lsn, E>,
+    ) -> Result<HeadAppend, AppendError<E>> {
+        let window = self.cfg.out_of_order_window();
+        let mut st = stream.state.lock();
+        let mut out = HeadAppend::default();
+        let mut accepted = Vec::with_capacity(entries.len());
+        for e in entries {
+            if let Some(last) = &st.last
+                && last.ts == e.ts
+                && last.line == e.line
+                && last.metadata == e.metadata
+            {
+                out.duplicates += 1;
+                continue;
+            }
+            if let Some(newest) = st.newest {
+                let oldest_ok = newest.saturating_sub_nanos(window);
+                if e.ts < oldest_ok {
+                    out.too_far_behind.push((e.ts, oldest_ok));
+                    continue;
+                }
+            }
+            st.newest = Some(st.newest.map_or(e.ts, |n| n.max(e.ts)));
+            st.last = Some(LastEntry {
+                ts: e.ts,
+                line: e.line.clone(),
+                metadata: e.metadata.clone(),
+            });
+            accepted.push(e);
+        }
+        if accepted.is_empty() {
+            return Ok(out);
+        }
+        let lsn = log(&accepted).map_err(AppendError::Log)?;
+        out.lsn = Some(lsn);
+        out.accepted = accepted.len();
+        out.cut = self
+            .push_locked(stream, &mut st, &accepted, lsn)
+            .map_err(AppendError::Head)?;
+        Ok(out)
+    }
+
+    /// Re-inserts entries from WAL replay exactly as they were accepted.
+    pub fn restore(
+        &self,
+        stream: &HeadStream,
+        entries: &[Entry],
+        lsn: Lsn,
+    ) -> Result<Option<Arc<PendingChunk>>, HeadError> {
+        let mut st = stream.state.lock();
+        for e in entries {
+            st.newest = Some(st.newest.map_or(e.ts, |n| n.max(e.ts)));
+        }
+        if let Some(e) = entries.last() {
+            st.last = Some(LastEntry {
+                ts: e.ts,
+                line: e.line.clone(),
+                metadata: e.metadata.clone(),
+            });
+        }
+        self.push_locked(stream, &mut st, entries, lsn)
+    }
+
+    /// Marks that the stream's entries up to `lsn` are in stored chunks (from
+    /// replayed flush markers), so the next cut starts after it.
+    pub fn set_flushed_through(&self, stream: &HeadStream, lsn: Lsn) {
+        let mut st = stream.state.lock();
+        if lsn > st.flushed_through {
+            st.flushed_through = lsn;
+        }
+    }
+
+    fn push_locked(
+        &self,
+        stream: &HeadStream,
+        st: &mut StreamState,
+        entries: &[Entry],
+        lsn: Lsn,
+    ) -> Result<Option<Arc<PendingChunk>>, HeadError> {
+        let now = Instant::now();
+        let before = st.open.raw_size();
+        for e in entries {
+            st.open.push(e.ts, &e.line, &e.metadata);
+            if st.open.raw_size() >= self.cfg.block_size {
+                self.seal_open(st)?;
+            }
+        }
+        let after = st.open.raw_size();
+        if after >= before {
+            self.memory.fetch_add(after - before, Ordering::Relaxed);
+        }
+        st.first_lsn.get_or_insert(lsn);
+        st.last_lsn = Some(lsn);
+        st.chunk_started.get_or_insert(now);
+        st.last_append = now;
+        if st.sealed_bytes >= self.cfg.chunk_target_size {
+            return self.cut_locked(stream, st);
+        }
+        Ok(None)
+    }
+
+    fn seal_open(&self, st: &mut StreamState) -> Result<(), HeadError> {
+        if st.open.is_empty() {
+            return Ok(());
+        }
+        let raw = st.open.raw_size();
+        let block = st.open.seal(self.cfg.codec)?;
+        let size = block.data.len() as u64;
+        st.open.clear();
+        self.memory.fetch_sub(
+            raw.min(self.memory.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        self.memory.fetch_add(size, Ordering::Relaxed);
+        st.sealed_bytes += size;
+        st.sealed.push(block);
+        Ok(())
+    }
+
+    fn cut_locked(
+        &self,
+        stream: &HeadStream,
+        st: &mut StreamState,
+    ) -> Result<Option<Arc<PendingChunk>>, HeadError> {
+        self.seal_open(st)?;
+        let (Some(up_to), false) = (st.last_lsn, st.sealed.is_empty()) else {
+            return Ok(None);
+        };
+        let blocks = std::mem::take(&mut st.sealed);
+        let header = ChunkHeader::for_blocks(
+            stream.tenant.clone(),
+            stream.key.to_string(),
+            self.cfg.codec,
+            &blocks,
+        );
+        let data = chunk::encode_chunk(&header, &blocks);
+        let chunk_ref = ChunkRef {
+            stream: stream.id,
+            from: header.min_ts,
+            through: header.max_ts,
+            checksum: crc32c::crc32c(&data),
+            entries: header.entries,
+            raw_bytes: header.raw_size,
+            size: data.len() as u64,
+        };
+        let chunk = Chunk::parse(data.clone())?;
+        let pending = Arc::new(PendingChunk {
+            tenant: stream.tenant.clone(),
+            labels: stream.labels.clone(),
+            chunk_ref,
+            data,
+            chunk,
+            after: st.flushed_through,
+            up_to,
+        });
+        // The sealed bytes are now held by the pending chunk instead.
+        self.memory
+            .fetch_add(pending.data.len() as u64, Ordering::Relaxed);
+        self.memory.fetch_sub(
+            st.sealed_bytes.min(self.memory.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        st.sealed_bytes = 0;
+        st.flushed_through = up_to;
+        st.first_lsn = None;
+        st.chunk_started = None;
+        st.pending.push(pending.clone());
+        Ok(Some(pending))
+    }
+
+    /// Cuts the stream's chunk if it is idle, too old, or `force` is set.
+    pub fn cut_if_due(
+        &self,
+        stream: &HeadStream,
+        now: Instant,
+        force: bool,
+    ) -> Result<Option<Arc<PendingChunk>>, HeadError> {
+        let mut st = stream.state.lock();
+        if st.open.is_empty() && st.sealed.is_empty() {
+            return Ok(None);
+        }
+        let idle = now.saturating_duration_since(st.last_append) >= self.cfg.chunk_idle_period;
+        let old = st
+            .chunk_started
+            .is_some_and(|s| now.saturating_duration_since(s) >= self.cfg.max_chunk_age);
+        if force || idle || old {
+            return self.cut_locked(stream, &mut st);
+        }
+        Ok(None)
+    }
+
+    /// Forgets a pending chunk once the index has it.
+    pub fn remove_pending(&self, stream: &HeadStream, chunk: &Arc<PendingChunk>) {
+        let mut st = stream.state.lock();
+        let before = st.pending.len();
+        st.pending.retain(|p| !Arc::ptr_eq(p, chunk));
+        if st.pending.len() < before {
+            let sz = chunk.data.len() as u64;
+            self.memory.fetch_sub(
+                sz.min(self.memory.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Drops streams with nothing in memory (after their chunks are indexed),
+    /// as Loki forgets idle streams.
+    pub fn remove_empty(&self) -> usize {
+        let mut removed = 0;
+        let tenants: Vec<_> = self.tenants.read().values().cloned().collect();
+        for map in tenants {
+            map.write().retain(|_, s| {
+                let st = s.state.lock();
+                let keep = !(st.open.is_empty() && st.sealed.is_empty() && st.pending.is_empty());
+                if !keep {
+                    removed += 1;
+                }
+                keep
+            });
+        }
+        self.streams.fetch_sub(
+            removed.min(self.streams.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        removed
+    }
+
+    /// The oldest WAL position still needed by some stream (entries only in
+    /// memory, or in chunks not yet indexed).
+    pub fn oldest_needed_lsn(&self) -> Option<Lsn> {
+        self.all_streams()
+            .iter()
+            .filter_map(|s| {
+                let st = s.state.lock();
+                let pending = st.pending.iter().map(|p| Lsn(p.after.0 + 1)).min();
+                match (st.first_lsn, pending) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            })
+            .min()
+    }
+
+    /// A consistent snapshot of the stream's in-memory data overlapping
+    /// `[start, end)`.
+    pub fn snapshot(&self, stream: &HeadStream, start: Timestamp, end: Timestamp) -> HeadSnapshot {
+        let st = stream.state.lock();
+        let overlaps = |min: Timestamp, max: Timestamp| min < end && max >= start;
+        let open = match (st.open.min_ts(), st.open.max_ts()) {
+            (Some(min), Some(max)) if overlaps(min, max) => Some(Arc::new(st.open.snapshot())),
+            _ => None,
+        };
+        HeadSnapshot {
+            id: stream.id,
+            labels: stream.labels.clone(),
+            open,
+            sealed: st
+                .sealed
+                .iter()
+                .filter(|b| b.meta.entries > 0 && overlaps(b.meta.min_ts, b.meta.max_ts))
+                .cloned()
+                .collect(),
+            pending: st
+                .pending
+                .iter()
+                .filter(|p| overlaps(p.chunk_ref.from, p.chunk_ref.through))
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError<E> {
+    #[error("writing the WAL: {0}")]
+    Log(E),
+    #[error(transparent)]
+    Head(HeadError),
+}
