@@ -156,9 +156,7 @@ async fn flushed_chunks_are_not_replayed_twice() {
         push(&store, "b", 0, 50, 10).await;
         assert!(store.counters.chunks_flushed.load(Ordering::Relaxed) > 1);
         assert_eq!(read_all(&store).await, expected(&[("a", 2100), ("b", 50)]));
-        for h in bg {
-            h.abort();
-        }
+        crash(store, bg).await;
     }
     let store = Store::open(cfg(dir.path(), 2000), objects(dir.path())).unwrap();
     assert_eq!(read_all(&store).await, expected(&[("a", 2100), ("b", 50)]));
@@ -192,10 +190,7 @@ async fn crash_while_chunks_are_pending_or_partly_flushed() {
     let bg = store.start(Duration::from_millis(50));
     assert!(store.flush_all(Duration::from_secs(30)).await);
     assert_eq!(read_all(&store).await, expected(&[("a", 1500)]));
-    for h in bg {
-        h.abort();
-    }
-    drop(store);
+    crash(store, bg).await;
     let store = Store::open(cfg(dir.path(), 1500), objects(dir.path())).unwrap();
     assert_eq!(read_all(&store).await, expected(&[("a", 1500)]));
     assert_eq!(
