@@ -103,6 +103,7 @@ fn main() -> anyhow::Result<()> {
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     if !loaded.ignored.is_empty() {
