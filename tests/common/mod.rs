@@ -64,7 +64,11 @@ impl Lokal {
                 let Ok(line) = line else { break };
                 if !sent {
                     if let Some(i) = line.find("lokal listening on http://") {
-                        let addr = line[i + "lokal listening on http://".len()..].split_whitespace().next().unwrap_or("").to_string();
+                        let addr = line[i + "lokal listening on http://".len()..]
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or("")
+                            .to_string();
                         let _ = tx.send(addr);
                         sent = true;
                     }
@@ -76,10 +80,15 @@ impl Lokal {
         let addr = loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(a) => break a,
-                Err(_) if Instant::now() > deadline => panic!("lokal did not start:\n{}", log.lock().unwrap().join("\n")),
+                Err(_) if Instant::now() > deadline => {
+                    panic!("lokal did not start:\n{}", log.lock().unwrap().join("\n"))
+                }
                 Err(_) => {
                     if let Ok(Some(status)) = child.try_wait() {
-                        panic!("lokal exited with {status}:\n{}", log.lock().unwrap().join("\n"));
+                        panic!(
+                            "lokal exited with {status}:\n{}",
+                            log.lock().unwrap().join("\n")
+                        );
                     }
                 }
             }
@@ -143,5 +152,8 @@ impl Drop for Lokal {
 
 /// A blocking HTTP client with a tenant header.
 pub fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().unwrap()
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
 }

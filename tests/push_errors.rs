@@ -1,0 +1,204 @@
+//! Bad push input gets Loki's 4xx status and a clear message, and the server
+//! keeps serving afterwards.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Lokal, client};
+
+fn post(l: &Lokal, ctype: Option<&str>, cenc: Option<&str>, body: Vec<u8>) -> (u16, String) {
+    let mut req = client()
+        .post(l.url("/loki/api/v1/push"))
+        .header("X-Scope-OrgID", "t1")
+        .body(body);
+    if let Some(c) = ctype {
+        req = req.header("Content-Type", c);
+    }
+    if let Some(e) = cenc {
+        req = req.header("Content-Encoding", e);
+    }
+    let resp = req.send().unwrap();
+    (resp.status().as_u16(), resp.text().unwrap())
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
+
+fn json(labels: &str, lines: &[&str]) -> Vec<u8> {
+    let values: Vec<String> = lines
+        .iter()
+        .map(|l| format!(r#"["{}",{}]"#, now_ns(), serde_json::to_string(l).unwrap()))
+        .collect();
+    format!(
+        r#"{{"streams":[{{"stream":{labels},"values":[{}]}}]}}"#,
+        values.join(",")
+    )
+    .into_bytes()
+}
+
+#[test]
+fn bad_input_gets_a_clear_4xx_and_the_server_keeps_serving() {
+    let l = Lokal::start("");
+    let cases: Vec<(&str, Option<&str>, Option<&str>, Vec<u8>, u16, &str)> = vec![
+        (
+            "malformed protobuf",
+            Some("application/x-protobuf"),
+            None,
+            snap::raw::Encoder::new()
+                .compress_vec(b"\x0a\xff\xff\xff\x0f")
+                .unwrap(),
+            400,
+            "proto",
+        ),
+        (
+            "bad snappy",
+            Some("application/x-protobuf"),
+            None,
+            b"\xff\xfe not snappy".to_vec(),
+            400,
+            "snappy",
+        ),
+        (
+            "bad JSON",
+            Some("application/json"),
+            None,
+            b"{\"streams\": [".to_vec(),
+            400,
+            "loghttp",
+        ),
+        (
+            "numeric timestamp",
+            Some("application/json"),
+            None,
+            br#"{"streams":[{"stream":{"a":"b"},"values":[[1,"x"]]}]}"#.to_vec(),
+            400,
+            "",
+        ),
+        (
+            "invalid label name",
+            Some("application/json"),
+            None,
+            json(r#"{"app.name":"x"}"#, &["x"]),
+            400,
+            "error parsing labels",
+        ),
+        (
+            "zero streams",
+            Some("application/json"),
+            None,
+            br#"{"streams":[]}"#.to_vec(),
+            422,
+            "at least one valid stream",
+        ),
+        (
+            "huge line",
+            Some("application/json"),
+            None,
+            json(r#"{"app":"x"}"#, &[&"y".repeat(300_000)]),
+            400,
+            "max entry size '256000' bytes exceeded",
+        ),
+        (
+            "unknown encoding",
+            Some("application/json"),
+            Some("br"),
+            json(r#"{"app":"x"}"#, &["x"]),
+            400,
+            "Content-Encoding \"br\" not supported",
+        ),
+        (
+            "missing content type",
+            None,
+            None,
+            json(r#"{"app":"x"}"#, &["x"]),
+            400,
+            "mime: no media type",
+        ),
+        (
+            "snappy JSON",
+            Some("application/json"),
+            Some("snappy"),
+            snap::raw::Encoder::new()
+                .compress_vec(&json(r#"{"app":"x"}"#, &["x"]))
+                .unwrap(),
+            400,
+            "",
+        ),
+        (
+            "gzip header, plain body",
+            Some("application/json"),
+            Some("gzip"),
+            json(r#"{"app":"x"}"#, &["x"]),
+            400,
+            "decompressing",
+        ),
+    ];
+    for (name, ctype, cenc, body, status, needle) in cases {
+        let (got, text) = post(&l, ctype, cenc, body);
+        assert_eq!(got, status, "{name}: {text}");
+        assert!(
+            text.contains(needle),
+            "{name}: {text:?} should mention {needle:?}"
+        );
+        assert!(!text.is_empty(), "{name}: an error needs a message");
+        // Still alive and serving.
+        let (ok, _) = post(
+            &l,
+            Some("application/json"),
+            None,
+            json(r#"{"app":"alive"}"#, &["still here"]),
+        );
+        assert_eq!(ok, 204, "after {name}");
+    }
+    let ready = client().get(l.url("/ready")).send().unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+}
+
+#[test]
+fn auth_enabled_requires_a_valid_org_id() {
+    let l = Lokal::start("");
+    let body = json(r#"{"app":"x"}"#, &["x"]);
+    let no_header = client()
+        .post(l.url("/loki/api/v1/push"))
+        .header("Content-Type", "application/json")
+        .body(body.clone())
+        .send()
+        .unwrap();
+    assert_eq!(no_header.status().as_u16(), 401);
+    assert_eq!(no_header.text().unwrap().trim(), "no org id");
+    let bad = client()
+        .post(l.url("/loki/api/v1/push"))
+        .header("Content-Type", "application/json")
+        .header("X-Scope-OrgID", "a/b")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+}
+
+#[test]
+fn empty_label_sets() {
+    // Loki adds service_name="unknown_service" before validating, so `{}` is accepted...
+    let l = Lokal::start("");
+    let (status, text) = post(&l, Some("application/json"), None, json("{}", &["x"]));
+    assert_eq!(status, 204, "{text}");
+    // ...unless service name discovery is off.
+    let l = Lokal::start("  discover_service_name: []\n");
+    let (status, text) = post(&l, Some("application/json"), None, json("{}", &["x"]));
+    assert_eq!(
+        (status, text.trim()),
+        (400, "error at least one label pair is required per stream")
+    );
+}
+
+#[test]
+fn oversized_body_is_413() {
+    let l = Lokal::start("");
+    let body = vec![b'x'; 101 << 20];
+    let (status, _) = post(&l, Some("application/x-protobuf"), None, body);
+    assert_eq!(status, 413);
+}
