@@ -43,7 +43,16 @@ fn json(labels: &str, lines: &[&str]) -> Vec<u8> {
 #[test]
 fn bad_input_gets_a_clear_4xx_and_the_server_keeps_serving() {
     let l = Lokal::start("");
-    let cases: Vec<(&str, Option<&str>, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    // (case, content type, content encoding, body, status, message excerpt)
+    type Case = (
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        Vec<u8>,
+        u16,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "malformed protobuf",
             Some("application/x-protobuf"),

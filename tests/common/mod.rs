@@ -62,16 +62,14 @@ impl Lokal {
             let mut sent = false;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if !sent {
-                    if let Some(i) = line.find("lokal listening on http://") {
-                        let addr = line[i + "lokal listening on http://".len()..]
-                            .split_whitespace()
-                            .next()
-                            .unwrap_or("")
-                            .to_string();
-                        let _ = tx.send(addr);
-                        sent = true;
-                    }
+                if !sent && let Some(i) = line.find("lokal listening on http://") {
+                    let addr = line[i + "lokal listening on http://".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                    let _ = tx.send(addr);
+                    sent = true;
                 }
                 log2.lock().unwrap().push(line);
             }
