@@ -1,0 +1,231 @@
+//! The arithmetic of metric queries, as Loki computes it
+//! (`pkg/logql/range_vector.go`, `pkg/logql/vector`, Prometheus' quantile):
+//! range aggregations over the samples of one window, and helpers for
+//! vector aggregations. Pure functions, no I/O.
+
+/// One sample: timestamp (ns) and value.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Point {
+    pub ts: i64,
+    pub v: f64,
+}
+
+/// A range aggregation over the samples of one window `(t - range, t]`.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum RangeOp {
+    Count,
+    /// Lines per second (no unwrap) or sum of values per second (unwrap).
+    Rate {
+        unwrapped: bool,
+    },
+    RateCounter,
+    Bytes,
+    BytesRate,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Stddev,
+    Stdvar,
+    Quantile(f64),
+    First,
+    Last,
+    Absent,
+}
+
+/// The value of `op` over `samples` (sorted by time, non-empty unless the
+/// op is defined on empty input). `range_ns` is the window length.
+pub fn range_value(op: RangeOp, samples: &[Point], range_ns: i64) -> f64 {
+    let secs = range_ns as f64 / 1e9;
+    match op {
+        RangeOp::Count => samples.len() as f64,
+        RangeOp::Rate { unwrapped: false } => samples.len() as f64 / secs,
+        RangeOp::Rate { unwrapped: true } | RangeOp::BytesRate => sum(samples) / secs,
+        RangeOp::RateCounter => extrapolated_rate(samples, range_ns, true, true),
+        RangeOp::Bytes | RangeOp::Sum => sum(samples),
+        RangeOp::Avg => avg(samples),
+        RangeOp::Min => samples
+            .iter()
+            .fold(f64::NAN, |m, p| if p.v < m || m.is_nan() { p.v } else { m }),
+        RangeOp::Max => samples
+            .iter()
+            .fold(f64::NAN, |m, p| if p.v > m || m.is_nan() { p.v } else { m }),
+        RangeOp::Stdvar => stdvar(samples.iter().map(|p| p.v)),
+        RangeOp::Stddev => stdvar(samples.iter().map(|p| p.v)).sqrt(),
+        RangeOp::Quantile(q) => {
+            let mut v: Vec<f64> = samples.iter().map(|p| p.v).collect();
+            quantile(q, &mut v)
+        }
+        RangeOp::First => samples.first().map_or(f64::NAN, |p| p.v),
+        RangeOp::Last => samples.last().map_or(f64::NAN, |p| p.v),
+        RangeOp::Absent => 1.0,
+    }
+}
+
+fn sum(samples: &[Point]) -> f64 {
+    samples.iter().map(|p| p.v).sum()
+}
+
+/// Loki's Inf-safe incremental mean.
+fn avg(samples: &[Point]) -> f64 {
+    let (mut mean, mut count) = (0.0f64, 0.0f64);
+    for p in samples {
+        count += 1.0;
+        if mean.is_infinite() {
+            if p.v.is_infinite() && (mean > 0.0) == (p.v > 0.0) {
+                continue;
+            }
+            if !p.v.is_infinite() && !p.v.is_nan() {
+                continue;
+            }
+        }
+        mean += p.v / count - mean / count;
+    }
+    mean
+}
+
+/// Population variance, Welford's method (as Loki and Prometheus).
+pub fn stdvar(values: impl Iterator<Item = f64>) -> f64 {
+    let (mut aux, mut count, mut mean) = (0.0f64, 0.0f64, 0.0f64);
+    for v in values {
+        count += 1.0;
+        let delta = v - mean;
+        mean += delta / count;
+        aux += delta * (v - mean);
+    }
+    aux / count
+}
+
+/// Prometheus' quantile: linear interpolation between the closest ranks.
+/// Empty input gives NaN; q < 0 gives -Inf; q > 1 gives +Inf. Sorts `values`.
+pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+/// Prometheus' `extrapolatedRate`, as Loki's `rate_counter` uses it: counter
+/// resets are added back, the result is extrapolated towards the window
+/// edges. Fewer than two samples give 0. Timestamps work in milliseconds.
+pub fn extrapolated_rate(samples: &[Point], range_ns: i64, is_counter: bool, is_rate: bool) -> f64 {
+    if samples.len() < 2 {
+        return 0.0;
+    }
+    let ms = |ns: i64| ns.div_euclid(1_000_000);
+    let (first, last) = (samples[0], samples[samples.len() - 1]);
+    let range_start = ms(first.ts) - ms(range_ns);
+    let range_end = ms(last.ts);
+    let mut result = last.v - first.v;
+    if is_counter {
+        let mut last_value = 0.0;
+        for p in samples {
+            if p.v < last_value {
+                result += last_value;
+            }
+            last_value = p.v;
+        }
+    }
+    let mut duration_to_start = (ms(first.ts) - range_start) as f64 / 1000.0;
+    let duration_to_end = (range_end - ms(last.ts)) as f64 / 1000.0;
+    let sampled_interval = (ms(last.ts) - ms(first.ts)) as f64 / 1000.0;
+    let average_between = sampled_interval / (samples.len() - 1) as f64;
+    if is_counter && result > 0.0 && first.v >= 0.0 {
+        let duration_to_zero = sampled_interval * (first.v / result);
+        if duration_to_zero < duration_to_start {
+            duration_to_start = duration_to_zero;
+        }
+    }
+    let threshold = average_between * 1.1;
+    let mut extrapolate_to = sampled_interval;
+    extrapolate_to += if duration_to_start < threshold {
+        duration_to_start
+    } else {
+        average_between / 2.0
+    };
+    extrapolate_to += if duration_to_end < threshold {
+        duration_to_end
+    } else {
+        average_between / 2.0
+    };
+    result *= extrapolate_to / sampled_interval;
+    if is_rate {
+        result /= range_ns as f64 / 1e9;
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pts(v: &[(i64, f64)]) -> Vec<Point> {
+        v.iter()
+            .map(|&(s, v)| Point {
+                ts: s * 1_000_000_000,
+                v,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn basic_aggregations() {
+        let p = pts(&[(1, 2.0), (2, 4.0), (3, 9.0)]);
+        let r = 60_000_000_000;
+        assert_eq!(range_value(RangeOp::Count, &p, r), 3.0);
+        assert_eq!(range_value(RangeOp::Rate { unwrapped: false }, &p, r), 0.05);
+        assert_eq!(
+            range_value(RangeOp::Rate { unwrapped: true }, &p, r),
+            15.0 / 60.0
+        );
+        assert_eq!(range_value(RangeOp::Sum, &p, r), 15.0);
+        assert_eq!(range_value(RangeOp::Avg, &p, r), 5.0);
+        assert_eq!(range_value(RangeOp::Min, &p, r), 2.0);
+        assert_eq!(range_value(RangeOp::Max, &p, r), 9.0);
+        assert_eq!(range_value(RangeOp::First, &p, r), 2.0);
+        assert_eq!(range_value(RangeOp::Last, &p, r), 9.0);
+        assert!((range_value(RangeOp::Stdvar, &p, r) - 8.666666666666666).abs() < 1e-12);
+        assert_eq!(range_value(RangeOp::Quantile(0.5), &p, r), 4.0);
+        assert_eq!(range_value(RangeOp::Quantile(0.75), &p, r), 6.5);
+        assert_eq!(
+            range_value(RangeOp::Quantile(-1.0), &p, r),
+            f64::NEG_INFINITY
+        );
+        assert_eq!(range_value(RangeOp::Quantile(2.0), &p, r), f64::INFINITY);
+        assert!(quantile(0.5, &mut []).is_nan());
+        let inf = pts(&[(1, f64::INFINITY), (2, 1.0)]);
+        assert_eq!(range_value(RangeOp::Avg, &inf, r), f64::INFINITY);
+    }
+
+    #[test]
+    fn rate_counter_extrapolates_and_handles_resets() {
+        assert_eq!(
+            extrapolated_rate(&pts(&[(10, 5.0)]), 60_000_000_000, true, true),
+            0.0
+        );
+        // Counter going 0,10,20 over 20s in a 60s window.
+        let p = pts(&[(40, 0.0), (50, 10.0), (60, 20.0)]);
+        let v = extrapolated_rate(&p, 60_000_000_000, true, true);
+        assert!(v > 0.0);
+        // A reset adds the value before it back.
+        let reset = pts(&[(40, 10.0), (50, 20.0), (60, 5.0)]);
+        let no_reset = pts(&[(40, 10.0), (50, 20.0), (60, 25.0)]);
+        let (a, b) = (
+            extrapolated_rate(&reset, 60_000_000_000, true, false),
+            extrapolated_rate(&no_reset, 60_000_000_000, true, false),
+        );
+        assert_eq!(a, b);
+    }
+}
