@@ -489,10 +489,12 @@ impl<'a> Exec<'a> {
             && matches!(t.as_bytes()[1], b'x' | b'X')
             && !t.contains(['p', 'P']);
         let is_rune = t.starts_with('\'');
-        if let Some(f) = n.float {
-            if !is_hex_int && !is_rune && t.contains(['.', 'e', 'E', 'p', 'P']) {
-                return Ok(Value::Float(f));
-            }
+        if let Some(f) = n.float
+            && !is_hex_int
+            && !is_rune
+            && t.contains(['.', 'e', 'E', 'p', 'P'])
+        {
+            return Ok(Value::Float(f));
         }
         if let Some(i) = n.int {
             return Ok(Value::Int(i));

@@ -619,8 +619,8 @@ fn parse_time_zone(value: &str) -> Option<usize> {
     if value.starts_with("ChST") || value.starts_with("MeST") {
         return Some(4);
     }
-    if value.starts_with("GMT") {
-        return Some(3 + parse_signed_offset(&value[3..]));
+    if let Some(rest) = value.strip_prefix("GMT") {
+        return Some(3 + parse_signed_offset(rest));
     }
     if b[0] == b'+' || b[0] == b'-' {
         let n = parse_signed_offset(value);
@@ -999,11 +999,11 @@ pub(crate) fn parse_duration(orig: &str) -> Result<i64, String> {
     let invalid = || format!("time: invalid duration {orig:?}");
     let mut s = orig;
     let mut neg = false;
-    if let Some(c) = s.chars().next() {
-        if c == '-' || c == '+' {
-            neg = c == '-';
-            s = &s[1..];
-        }
+    if let Some(c) = s.chars().next()
+        && (c == '-' || c == '+')
+    {
+        neg = c == '-';
+        s = &s[1..];
     }
     if s == "0" {
         return Ok(0);

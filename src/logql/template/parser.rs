@@ -292,6 +292,7 @@ impl<'s> Parser<'s, '_> {
                 Tok::Char(',') => {
                     self.next();
                     pipe.decl.push(name.to_string());
+                    self.vars.push(name.to_string());
                     if context == "range" && pipe.decl.len() < 2 {
                         match self.peek_non_space().tok {
                             Tok::Variable(_) | Tok::RightDelim | Tok::RightParen => continue,
@@ -548,10 +549,12 @@ impl<'s> Parser<'s, '_> {
                 return Err(self.err(pos, format!("integer overflow: {text:?}")));
             }
             n.float = Some(f);
-            if f.fract() == 0.0 && f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18 {
+            if f.fract() == 0.0
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f)
+            {
                 n.int = Some(f as i64);
             }
-            if f.fract() == 0.0 && f >= 0.0 && f < 1.844_674_407_370_955_2e19 {
+            if f.fract() == 0.0 && (0.0..1.844_674_407_370_955_2e19).contains(&f) {
                 n.uint = Some(f as u64);
             }
         }

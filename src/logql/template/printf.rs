@@ -587,13 +587,13 @@ mod tests {
             pf(
                 "%.2f %f %.0f %8.3f",
                 &[
-                    Value::Float(3.14159),
+                    Value::Float(2.725),
                     Value::Float(1.5),
                     Value::Float(2.5),
                     Value::Float(-1.0)
                 ]
             ),
-            "3.14 1.500000 2   -1.000"
+            "2.73 1.500000 2   -1.000"
         );
         assert_eq!(
             pf(

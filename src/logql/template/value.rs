@@ -107,7 +107,7 @@ pub(crate) fn to_float64(v: &Value<'_>) -> f64 {
 /// Go's `int64(f)` on amd64: truncation, with NaN and overflow giving the
 /// minimum value.
 pub(crate) fn go_float_to_int(f: f64) -> i64 {
-    if f.is_nan() || f >= 9.223_372_036_854_776e18 || f < -9.223_372_036_854_776e18 {
+    if f.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
         i64::MIN
     } else {
         f as i64
@@ -155,10 +155,8 @@ fn split_int(s: &str) -> Option<(bool, u32, String)> {
     } else {
         (10, lower.as_str(), false)
     };
-    if digits.contains('_') {
-        if !underscore_ok(body, prefixed) {
-            return None;
-        }
+    if digits.contains('_') && !underscore_ok(body, prefixed) {
+        return None;
     }
     let clean: String = digits.chars().filter(|&c| c != '_').collect();
     if clean.is_empty() {
@@ -375,7 +373,7 @@ pub(crate) fn write_go_float(out: &mut String, f: f64) {
     }
     let (digits, dp) = shortest_digits(f);
     let exp = dp - 1;
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         write_exp_form(out, neg, &digits, dp, false);
     } else {
         write_plain_form(out, neg, &digits, dp);
