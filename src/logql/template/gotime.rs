@@ -801,6 +801,18 @@ fn parse(layout: &str, value: &str, loc: &Zone) -> Result<GoTime, String> {
                         return Ok(());
                     }
                     let b = v.as_bytes();
+                    // Every offset form is ASCII; anything else is a bad value
+                    // (and must not be sliced through a UTF-8 sequence).
+                    let needed = match (z.short, z.colon, z.seconds) {
+                        (true, _, _) => 3,
+                        (false, true, true) => 9,
+                        (false, true, false) => 6,
+                        (false, false, true) => 7,
+                        (false, false, false) => 5,
+                    };
+                    if b.len() < needed || !b[..needed].is_ascii() {
+                        return Err(BAD);
+                    }
                     let (sign, hh, mm, ss, rest) = if z.colon && !z.seconds {
                         if b.len() < 6 || b[3] != b':' {
                             return Err(BAD);

@@ -895,3 +895,103 @@ fn template_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Template>();
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::super::gotime::{GoTime, Zone, parse_duration};
+    use super::super::value::{go_parse_float, write_go_float};
+    use super::*;
+
+    /// Characters that exercise every lexer and parser path.
+    const ALPHABET: &[&str] = &[
+        "{{",
+        "}}",
+        "{{- ",
+        " -}}",
+        "/*",
+        "*/",
+        "|",
+        ".",
+        ".a",
+        ".b",
+        "$",
+        "$x",
+        ":=",
+        "=",
+        "(",
+        ")",
+        "\"",
+        "`",
+        "'",
+        ",",
+        " ",
+        "\n",
+        "-",
+        "1",
+        "0x",
+        "2.5e",
+        "é",
+        "世",
+        "if",
+        "else",
+        "end",
+        "range",
+        "with",
+        "break",
+        "upper",
+        "printf",
+        "\"%d\"",
+        "\"%s\"",
+        "add",
+        "eq",
+        "index",
+        "len",
+        "nil",
+        "true",
+        "date",
+        "trunc",
+        "substr",
+        "__line__",
+        "__timestamp__",
+        "fromJson",
+        "\"{\\\"k\\\":[1]}\"",
+        "default",
+        "x",
+    ];
+
+    fn template_source() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(ALPHABET), 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn parse_and_execute_never_panic(src in template_source()) {
+            if let Ok(t) = Template::parse(&src) {
+                let e = Entry { labels: vec![("a", "é1"), ("b", "2")], line: "line 世", ts: 1 };
+                let mut out = String::new();
+                let _ = t.execute(&e, &mut out);
+            }
+        }
+
+        #[test]
+        fn time_layouts_never_panic(layout in "[-+ 0-9A-Za-z:.,_é]{0,24}", value in "[-+ 0-9A-Za-z:.,_é]{0,24}") {
+            let _ = GoTime::parse_in(&layout, &value, &Zone::Utc);
+            let _ = GoTime::from_unix(1_700_000_000).format(&layout);
+            let _ = parse_duration(&value);
+        }
+
+        #[test]
+        fn go_float_printing_round_trips(f in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO) {
+            let mut s = String::new();
+            write_go_float(&mut s, f);
+            prop_assert_eq!(go_parse_float(&s), Some(f), "{}", s);
+        }
+
+        #[test]
+        fn urlencode_then_urldecode_is_identity(s in "\\PC{0,20}") {
+            let e = Entry { labels: vec![("s", Box::leak(s.clone().into_boxed_str()))], line: "", ts: 0 };
+            prop_assert_eq!(ok("{{ .s | urlencode | urldecode }}", &e), s);
+        }
+    }
+}
