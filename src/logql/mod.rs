@@ -1,5 +1,6 @@
 //! LogQL: lexer, parser, AST and printer (pure: no I/O, no tokio, no store),
-//! the log pipeline stages, and evaluation.
+//! the log pipeline stages, the template engine, and evaluation.
 
 pub mod eval;
 pub mod result;
+pub mod template;
