@@ -54,8 +54,9 @@ pub struct Limits {
 }
 
 /// One `retention_stream` rule: streams matching `selector` keep their
-/// entries for `period`. Higher `priority` wins; ties go to the rule listed
-/// first.
+/// entries for `period`. Among the rules a stream matches, the highest
+/// `priority` wins; among equal priorities, the shortest period (Loki's
+/// `TenantsRetention.RetentionPeriodFor`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StreamRetention {
     pub selector: String,
@@ -198,6 +199,14 @@ impl Overrides {
             }
             let limits: Limits = serde_yaml_ng::from_value(merged)
                 .map_err(|e| parse_err(format!("tenant {tenant}: {e}")))?;
+            for rule in &limits.retention_stream {
+                crate::model::parse_selector(&rule.selector).map_err(|e| {
+                    parse_err(format!(
+                        "tenant {tenant}: retention_stream selector {:?}: {e}",
+                        rule.selector
+                    ))
+                })?;
+            }
             tenants.insert(tenant, Arc::new(limits));
         }
         let n = tenants.len();
@@ -256,6 +265,22 @@ mod tests {
             500,
             "reload replaces overrides"
         );
+    }
+
+    #[test]
+    fn bad_retention_selector_is_an_error() {
+        let o = Overrides::new(Limits::default());
+        let err = o.apply_runtime_yaml(
+            "overrides:\n  t:\n    retention_stream:\n      - selector: '{app=}'\n        period: 48h\n",
+            "rt.yaml",
+        );
+        assert!(matches!(err, Err(OverridesError::Parse { .. })), "{err:?}");
+        let ok = o.apply_runtime_yaml(
+            "overrides:\n  t:\n    retention_stream:\n      - selector: '{app=\"x\"}'\n        priority: 2\n        period: 48h\n",
+            "rt.yaml",
+        );
+        assert_eq!(ok.unwrap(), 1);
+        assert_eq!(o.get("t").retention_stream[0].priority, 2);
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub fn store_config(config: &Config) -> StoreConfig {
         index_dir: config.storage.index_dir.clone(),
         wal_segment_size: 64 << 20,
         flush_workers: 4,
+        chunk_cache_bytes: config.storage.chunk_cache_bytes,
+        max_head_memory: config.ingester.max_head_memory,
     }
 }
 
@@ -95,9 +97,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let objects = ObjectStorage::open(&config.storage.backend)?;
     let cfg = store_config(&config);
     let started = std::time::Instant::now();
-    let store = tokio::task::spawn_blocking(move || Store::open(cfg, objects))
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))??;
+    let store = Store::open(cfg, objects).await?;
     tracing::info!(
         replayed_entries = store.counters.wal_replayed_entries.load(Ordering::Relaxed),
         streams = store.head().stream_count(),

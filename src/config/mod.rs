@@ -84,7 +84,9 @@ pub struct StorageConfig {
     /// Local working copies and caches of the label index.
     pub index_dir: PathBuf,
     pub backend: ObjectBackend,
-    /// Local chunk cache for remote backends, in bytes.
+    /// Chunk cache in bytes (`chunk_store_config.chunk_cache_config.
+    /// embedded_cache.max_size_mb`); 0 for the local filesystem backend,
+    /// which the OS page cache already caches.
     pub chunk_cache_bytes: u64,
 }
 
@@ -136,7 +138,13 @@ pub struct IngesterConfig {
     pub chunk_encoding: ChunkEncoding,
     pub flush_check_period: Duration,
     pub flush_on_shutdown: bool,
+    /// Bytes the head may hold before pushes are refused with 503
+    /// (`ingester.max_head_memory`, a lokal key; 0 = no limit).
+    pub max_head_memory: u64,
 }
+
+/// Default `ingester.max_head_memory`: 1 GiB.
+pub const DEFAULT_MAX_HEAD_MEMORY: u64 = 1 << 30;
 
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
@@ -152,6 +160,8 @@ pub struct CompactorConfig {
     pub retention_delete_delay: Duration,
     pub delete_request_cancel_period: Duration,
     pub dry_run: bool,
+    /// Delete requests with line filters are split into shards this long.
+    pub delete_max_interval: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -208,6 +218,14 @@ const FLAG_PATHS: &[(&str, &str)] = &[
         "compactor.retention_delete_delay",
     ),
     ("compactor.working-directory", "compactor.working_directory"),
+    (
+        "compactor.delete-request-cancel-period",
+        "compactor.delete_request_cancel_period",
+    ),
+    (
+        "compactor.compaction-interval",
+        "compactor.compaction_interval",
+    ),
     ("runtime-config.file", "runtime_config.file"),
     ("target", "target"),
 ];

@@ -13,8 +13,9 @@ use serde_yaml_ng::Value;
 
 use super::units::{ByteSize, ConfigDuration};
 use super::{
-    ChunkEncoding, CompactorConfig, Config, ConfigError, DEFAULT_LISTEN_IP, IngesterConfig,
-    ObjectBackend, QuerierConfig, RuntimeConfig, S3Config, ServerConfig, StorageConfig,
+    ChunkEncoding, CompactorConfig, Config, ConfigError, DEFAULT_LISTEN_IP,
+    DEFAULT_MAX_HEAD_MEMORY, IngesterConfig, ObjectBackend, QuerierConfig, RuntimeConfig, S3Config,
+    ServerConfig, StorageConfig,
 };
 use crate::limits::Limits;
 
@@ -178,6 +179,9 @@ pub struct RawIngester {
     pub chunk_encoding: Option<String>,
     pub flush_check_period: Option<ConfigDuration>,
     pub flush_on_shutdown: Option<bool>,
+    /// lokal: bytes the head may hold in memory before pushes are refused
+    /// with 503 (chunks waiting for a slow or failing object store count).
+    pub max_head_memory: Option<ByteSize>,
     pub wal: RawWal,
 }
 
@@ -198,6 +202,8 @@ pub struct RawCompactor {
     pub delete_request_cancel_period: Option<ConfigDuration>,
     /// lokal: log what retention would do without deleting anything.
     pub dry_run: Option<bool>,
+    /// Largest interval a delete request with line filters is split into.
+    pub delete_max_interval: Option<ConfigDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -447,6 +453,11 @@ impl RawConfig {
             .unwrap_or(256)
             * 1024
             * 1024;
+        // The OS page cache already caches a local chunk directory.
+        let chunk_cache_bytes = match backend {
+            ObjectBackend::Filesystem { .. } => 0,
+            ObjectBackend::S3(_) => chunk_cache_bytes,
+        };
         let storage = StorageConfig {
             wal_dir: under_prefix(self.ingester.wal.dir.clone(), "wal"),
             index_dir,
@@ -485,6 +496,10 @@ impl RawConfig {
                 .flush_on_shutdown
                 .or(self.ingester.wal.flush_on_shutdown)
                 .unwrap_or(true),
+            max_head_memory: self
+                .ingester
+                .max_head_memory
+                .map_or(DEFAULT_MAX_HEAD_MEMORY, |b| b.0),
         };
         if ingester.chunk_block_size == 0 || ingester.chunk_target_size == 0 {
             return Err(invalid("ingester chunk sizes must be positive"));
@@ -511,6 +526,10 @@ impl RawConfig {
                 .delete_request_cancel_period
                 .map_or(Duration::from_secs(86_400), |d| d.0),
             dry_run: self.compactor.dry_run.unwrap_or(false),
+            delete_max_interval: self
+                .compactor
+                .delete_max_interval
+                .map_or(Duration::from_secs(86_400), |d| d.0),
         };
         let limits = self.limits_config;
         validate_limits(&limits, compactor.retention_enabled)?;
@@ -570,6 +589,12 @@ fn validate_limits(l: &Limits, retention_enabled: bool) -> Result<(), ConfigErro
         )));
     }
     for r in &l.retention_stream {
+        if let Err(e) = crate::model::parse_selector(&r.selector) {
+            return Err(invalid(format!(
+                "retention_stream selector {:?}: {e}",
+                r.selector
+            )));
+        }
         if r.period.get() < day {
             return Err(invalid(format!(
                 "retention_stream {:?}: period {} is below the 24h minimum",
@@ -640,6 +665,7 @@ fn effective_yaml(c: &Config) -> String {
         "  flush_check_period: {}",
         ConfigDuration(c.ingester.flush_check_period)
     );
+    let _ = writeln!(y, "  max_head_memory: {}", c.ingester.max_head_memory);
     let _ = writeln!(y, "  wal:\n    dir: {}", display_path(&c.storage.wal_dir));
     let _ = writeln!(y, "compactor:");
     let _ = writeln!(

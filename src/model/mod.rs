@@ -10,11 +10,13 @@
 pub mod entry;
 pub mod labels;
 pub mod matcher;
+pub mod selector;
 pub mod tenant;
 pub mod time;
 
 pub use entry::{Entry, MetadataPair};
 pub use labels::{Label, Labels, LabelsError, StreamId};
 pub use matcher::{MatchOp, Matcher, MatcherError};
+pub use selector::{SelectorError, parse_selector, parse_selector_prefix};
 pub use tenant::{TenantError, TenantId};
 pub use time::{Direction, Timestamp};

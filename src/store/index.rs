@@ -27,8 +27,16 @@
 //!
 //! Invariants: documents are only added through [`LabelIndex::add`]; a lookup
 //! sees what the last [`LabelIndex::commit`] made durable.
+//!
+//! The local directory is a working copy: with snapshots (`store::snapshot`)
+//! the object store is the source of truth. A partition known to exist only
+//! remotely is *remote-only* until it is installed
+//! ([`LabelIndex::install_partition`]); until then lookups that need it fail
+//! with [`IndexError::NotLocal`] instead of reading an empty index, and adds
+//! refuse to create a fresh local partition that would later overwrite the
+//! remote one.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,6 +60,9 @@ use crate::model::time::{civil_from_days, days_from_civil};
 use crate::model::{Labels, LabelsError};
 use crate::model::{MatchOp, Matcher, StreamId, TenantId, Timestamp};
 
+/// Suffix of the temporary directory a partition is downloaded into.
+const DOWNLOAD_SUFFIX: &str = ".download";
+
 /// Bytes of memory each open partition writer may buffer before flushing a
 /// segment (tantivy's minimum is 15 MB; chunk references are tiny).
 const WRITER_MEMORY: usize = 15_000_000;
@@ -68,6 +79,8 @@ pub enum IndexError {
         path: String,
         source: std::io::Error,
     },
+    #[error("index partition {partition} is in the object store but not downloaded yet")]
+    NotLocal { partition: String },
     #[error("index partition {partition}: stored labels {labels:?} are corrupt: {source}")]
     CorruptLabels {
         partition: String,
@@ -216,6 +229,20 @@ impl Partition {
     }
 }
 
+/// The files of a partition at one commit, read for a snapshot upload.
+#[derive(Debug)]
+pub struct PartitionFiles {
+    /// The exact `meta.json` the files belong to (upload it last).
+    pub meta: Vec<u8>,
+    /// Every file name `meta` may reference (some candidates may not exist).
+    pub live: HashSet<String>,
+    /// Contents of the live files that exist and were not in the skip set.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// The name of a partition's metadata file (tantivy's).
+pub const META_FILE: &str = "meta.json";
+
 /// The label index of every tenant and day.
 pub struct LabelIndex {
     root: PathBuf,
@@ -224,6 +251,8 @@ pub struct LabelIndex {
     partitions: RwLock<HashMap<(TenantId, Day), Arc<Partition>>>,
     /// Days that have a partition on disk, per tenant (opened or not).
     days: RwLock<BTreeMap<TenantId, BTreeSet<Day>>>,
+    /// Days known to exist in the object store but not on disk.
+    remote_only: RwLock<BTreeMap<TenantId, BTreeSet<Day>>>,
 }
 
 impl LabelIndex {
@@ -250,8 +279,15 @@ impl LabelIndex {
             }
             for day_dir in std::fs::read_dir(tenant_dir.path()).map_err(io)? {
                 let day_dir = day_dir.map_err(io)?;
-                if let Some(day) = day_dir.file_name().to_str().and_then(Day::parse)
-                    && day_dir.path().join("meta.json").exists()
+                let name = day_dir.file_name();
+                let name = name.to_str().unwrap_or("");
+                if name.starts_with('.') && name.ends_with(DOWNLOAD_SUFFIX) {
+                    // A download cut short by a crash.
+                    let _ = std::fs::remove_dir_all(day_dir.path());
+                    continue;
+                }
+                if let Some(day) = Day::parse(name)
+                    && day_dir.path().join(META_FILE).exists()
                 {
                     days.entry(tenant.clone()).or_default().insert(day);
                 }
@@ -263,6 +299,7 @@ impl LabelIndex {
             fields,
             partitions: RwLock::new(HashMap::new()),
             days: RwLock::new(days),
+            remote_only: RwLock::new(BTreeMap::new()),
         })
     }
 
@@ -289,6 +326,11 @@ impl LabelIndex {
             .read()
             .get(tenant)
             .is_some_and(|d| d.contains(&day));
+        if !exists && self.is_remote_only(tenant, day) {
+            return Err(IndexError::NotLocal {
+                partition: format!("{}/{}", tenant, day.name()),
+            });
+        }
         if !exists && !create {
             return Ok(None);
         }
@@ -381,10 +423,17 @@ impl LabelIndex {
         Ok(())
     }
 
-    /// Makes every added or removed reference durable and visible.
-    pub fn commit(&self) -> Result<(), IndexError> {
-        let parts: Vec<Arc<Partition>> = self.partitions.read().values().cloned().collect();
-        for p in parts {
+    /// Makes every added or removed reference durable and visible; returns
+    /// the partitions committed (for snapshot uploads).
+    pub fn commit(&self) -> Result<Vec<(TenantId, Day)>, IndexError> {
+        let parts: Vec<((TenantId, Day), Arc<Partition>)> = self
+            .partitions
+            .read()
+            .iter()
+            .map(|(k, p)| (k.clone(), p.clone()))
+            .collect();
+        let mut committed = Vec::new();
+        for (key, p) in parts {
             if p.dirty.swap(false, Ordering::AcqRel) {
                 let res = p
                     .with_writer(|w| w.commit())
@@ -393,7 +442,176 @@ impl LabelIndex {
                     p.dirty.store(true, Ordering::Release);
                     return Err(e);
                 }
+                committed.push(key);
             }
+        }
+        Ok(committed)
+    }
+
+    /// Merges every segment of a partition into one (the compactor runs this
+    /// on days that no longer receive writes) and commits. Returns whether
+    /// anything was merged.
+    pub fn merge_partition(&self, tenant: &TenantId, day: Day) -> Result<bool, IndexError> {
+        let Some(p) = self.partition(tenant, day, false)? else {
+            return Ok(false);
+        };
+        let ids = p.index.searchable_segment_ids().map_err(|e| p.err(e))?;
+        if ids.len() < 2 {
+            return Ok(false);
+        }
+        p.with_writer(|w| {
+            w.merge(&ids).wait()?;
+            w.garbage_collect_files().wait()?;
+            Ok(())
+        })?;
+        p.reader.reload().map_err(|e| p.err(e))?;
+        Ok(true)
+    }
+
+    /// Number of segments of a partition (0 when absent).
+    pub fn segment_count(&self, tenant: &TenantId, day: Day) -> Result<usize, IndexError> {
+        let Some(p) = self.partition(tenant, day, false)? else {
+            return Ok(0);
+        };
+        Ok(p.index
+            .searchable_segment_ids()
+            .map_err(|e| p.err(e))?
+            .len())
+    }
+
+    /// Reads a partition's committed files for a snapshot: `meta.json` and
+    /// the files it references, skipping the names in `skip` (already
+    /// uploaded; segment files are immutable). Retries when a commit or a
+    /// merge replaces `meta.json` meanwhile, so the files always belong to
+    /// the returned `meta`. `None` when the partition does not exist.
+    pub fn partition_files(
+        &self,
+        tenant: &TenantId,
+        day: Day,
+        skip: &HashSet<String>,
+    ) -> Result<Option<PartitionFiles>, IndexError> {
+        let Some(p) = self.partition(tenant, day, false)? else {
+            return Ok(None);
+        };
+        let dir = self.partition_dir(tenant, day);
+        let io = |path: &Path, source| IndexError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let meta_path = dir.join(META_FILE);
+        for _ in 0..100 {
+            let before = std::fs::read(&meta_path).map_err(|e| io(&meta_path, e))?;
+            let metas = p.index.load_metas().map_err(|e| p.err(e))?;
+            let live: HashSet<String> = metas
+                .list_segment_files()
+                .into_iter()
+                .filter_map(|f| f.to_str().map(str::to_string))
+                .collect();
+            let mut files = Vec::new();
+            for name in &live {
+                if skip.contains(name) {
+                    continue;
+                }
+                let path = dir.join(name);
+                match std::fs::read(&path) {
+                    Ok(bytes) => files.push((name.clone(), bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(&path, e)),
+                }
+            }
+            let after = std::fs::read(&meta_path).map_err(|e| io(&meta_path, e))?;
+            if before == after {
+                files.sort_by(|a, b| a.0.cmp(&b.0));
+                return Ok(Some(PartitionFiles {
+                    meta: before,
+                    live,
+                    files,
+                }));
+            }
+        }
+        Err(IndexError::Io {
+            path: meta_path.display().to_string(),
+            source: std::io::Error::other("meta.json kept changing while it was read"),
+        })
+    }
+
+    /// Records partitions that exist in the object store but not locally.
+    pub fn mark_remote(&self, tenant: &TenantId, days: impl IntoIterator<Item = Day>) {
+        let local = self.days.read().get(tenant).cloned().unwrap_or_default();
+        let mut remote = self.remote_only.write();
+        let set = remote.entry(tenant.clone()).or_default();
+        set.extend(days.into_iter().filter(|d| !local.contains(d)));
+    }
+
+    pub fn is_remote_only(&self, tenant: &TenantId, day: Day) -> bool {
+        self.remote_only
+            .read()
+            .get(tenant)
+            .is_some_and(|d| d.contains(&day))
+    }
+
+    /// Remote-only days of `tenant` in `[from, through]`.
+    pub fn remote_only_days(&self, tenant: &TenantId, from: Day, through: Day) -> Vec<Day> {
+        if through < from {
+            return Vec::new();
+        }
+        self.remote_only
+            .read()
+            .get(tenant)
+            .map(|d| d.range(from..=through).copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Days with a local partition, per tenant.
+    pub fn local_partitions(&self) -> Vec<(TenantId, Day)> {
+        self.days
+            .read()
+            .iter()
+            .flat_map(|(t, days)| days.iter().map(move |d| (t.clone(), *d)))
+            .collect()
+    }
+
+    /// Installs a downloaded partition: writes `files` into a temporary
+    /// directory, `meta.json` last, and renames it into place. The
+    /// partition stops being remote-only.
+    pub fn install_partition(
+        &self,
+        tenant: &TenantId,
+        day: Day,
+        files: &[(String, Vec<u8>)],
+        meta: &[u8],
+    ) -> Result<(), IndexError> {
+        let dir = self.partition_dir(tenant, day);
+        let tmp = self
+            .root
+            .join(tenant.as_str())
+            .join(format!(".{}{DOWNLOAD_SUFFIX}", day.name()));
+        let io = |path: &Path, source| IndexError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        for (name, bytes) in files {
+            if name.contains('/') || name.starts_with('.') {
+                continue;
+            }
+            let path = tmp.join(name);
+            std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
+        }
+        let meta_path = tmp.join(META_FILE);
+        std::fs::write(&meta_path, meta).map_err(|e| io(&meta_path, e))?;
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        }
+        std::fs::rename(&tmp, &dir).map_err(|e| io(&dir, e))?;
+        self.days
+            .write()
+            .entry(tenant.clone())
+            .or_default()
+            .insert(day);
+        if let Some(d) = self.remote_only.write().get_mut(tenant) {
+            d.remove(&day);
         }
         Ok(())
     }
@@ -414,23 +632,38 @@ impl LabelIndex {
         }
     }
 
-    /// Tenants with at least one partition.
+    /// Tenants with at least one partition (local or remote-only).
     pub fn tenants(&self) -> Vec<TenantId> {
-        self.days
+        let mut out: BTreeSet<TenantId> = self
+            .days
             .read()
             .iter()
             .filter(|(_, d)| !d.is_empty())
             .map(|(t, _)| t.clone())
-            .collect()
+            .collect();
+        out.extend(
+            self.remote_only
+                .read()
+                .iter()
+                .filter(|(_, d)| !d.is_empty())
+                .map(|(t, _)| t.clone()),
+        );
+        out.into_iter().collect()
     }
 
-    /// Days with a partition for `tenant`, oldest first.
+    /// Days with a partition for `tenant` (local or remote-only), oldest
+    /// first.
     pub fn days(&self, tenant: &TenantId) -> Vec<Day> {
-        self.days
-            .read()
-            .get(tenant)
-            .map(|d| d.iter().copied().collect())
-            .unwrap_or_default()
+        let mut out: BTreeSet<Day> = self.days.read().get(tenant).cloned().unwrap_or_default();
+        out.extend(
+            self.remote_only
+                .read()
+                .get(tenant)
+                .into_iter()
+                .flatten()
+                .copied(),
+        );
+        out.into_iter().collect()
     }
 
     /// Deletes a whole (tenant, day) partition from disk.
@@ -441,6 +674,9 @@ impl LabelIndex {
             let _ = w.wait_merging_threads();
         }
         if let Some(d) = self.days.write().get_mut(tenant) {
+            d.remove(&day);
+        }
+        if let Some(d) = self.remote_only.write().get_mut(tenant) {
             d.remove(&day);
         }
         let dir = self.partition_dir(tenant, day);
@@ -474,10 +710,13 @@ impl LabelIndex {
         }
         let days: Vec<Day> = {
             let known = self.days.read();
-            let Some(days) = known.get(tenant) else {
-                return Ok(Vec::new());
-            };
-            days.range(Day::of(start)..=Day::of(end)).copied().collect()
+            let mut days: Vec<Day> = known
+                .get(tenant)
+                .map(|d| d.range(Day::of(start)..=Day::of(end)).copied().collect())
+                .unwrap_or_default();
+            // Remote-only days make `partition` fail with NotLocal.
+            days.extend(self.remote_only_days(tenant, Day::of(start), Day::of(end)));
+            days
         };
         // Per stream: one document to read its labels from, and its chunks.
         type Found = (Option<(Arc<Partition>, DocAddress)>, BTreeSet<ChunkRef>);

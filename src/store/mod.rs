@@ -17,12 +17,35 @@
 //!
 //! Read path: [`Store::select`] snapshots the head first, then asks the
 //! index, and drops index hits that the snapshot already holds as pending
-//! chunks, so a chunk being flushed is read exactly once.
+//! chunks, so a chunk being flushed is read exactly once. Stored chunks are
+//! read through the chunk cache ([`cache`]).
+//!
+//! The object store is the source of truth for everything but the WAL:
+//! chunks, index snapshots ([`snapshot`]: uploaded after every index
+//! commit, downloaded on demand by a node whose disk lacks a partition) and
+//! the compactor's manifest. A fresh node with an empty disk pointed at the
+//! same bucket serves every flushed entry.
+//!
+//! The compactor ([`compactor`]) removes, rewrites and merges stored chunks.
+//! WAL replay must not resurrect what it removed: replay skips re-adding the
+//! chunk references the manifest tombstones, and re-applies the manifest's
+//! unfinished index swaps. A tombstone is kept while the WAL may still hold
+//! the chunk's flush marker. Index swaps (add the new chunk, remove the old
+//! ones) run under the exclusive side of the commit gate, so no flush's
+//! commit can publish half a swap.
+//!
+//! Pushes are refused (retryably) once the head holds more than
+//! `max_head_memory` bytes, which bounds memory while the object store is
+//! slow or down; entries already acknowledged stay in the WAL and the head
+//! until their chunk is stored.
 
+pub mod cache;
 pub mod chunk;
+pub mod compactor;
 pub mod head;
 pub mod index;
 pub mod object;
+pub mod snapshot;
 pub mod wal;
 
 #[cfg(test)]
@@ -39,10 +62,14 @@ use object_store::path::Path as ObjectPath;
 use tokio::sync::{Notify, mpsc};
 
 use crate::model::{Entry, Labels, Matcher, StreamId, TenantId, Timestamp};
+use cache::ChunkCache;
 use chunk::{BlockMeta, Chunk, ChunkError, DecodedBlock, SealedBlock};
+use compactor::CompactorCounters;
+use compactor::manifest::{ChunkRecord, ManifestError, ManifestStore};
 use head::{AppendError, Head, HeadConfig, HeadSnapshot, PendingChunk};
-use index::{ChunkRef, IndexError, IndexedStream, LabelIndex};
+use index::{ChunkRef, Day, IndexError, IndexedStream, LabelIndex};
 use object::{ObjectError, ObjectStorage};
+use snapshot::{IndexSnapshots, SnapshotError};
 use wal::{Lsn, Record, RecordRef, Wal, WalError, WalOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,16 +84,30 @@ pub enum StoreError {
     Chunk(#[from] ChunkError),
     #[error("{0}")]
     Head(#[from] head::HeadError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
     #[error("replaying the WAL: {0}")]
     Replay(String),
     #[error("storage task failed: {0}")]
     Task(String),
+    #[error(
+        "ingester head memory limit exceeded: {bytes} bytes of log data wait in memory, the limit (ingester.max_head_memory) is {limit}; chunks are not being stored as fast as they arrive (is the object store reachable?), retry later"
+    )]
+    HeadFull { bytes: u64, limit: u64 },
 }
 
 impl StoreError {
     /// Whether retrying later can succeed (maps to 503 rather than 500).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Object(_))
+        matches!(
+            self,
+            StoreError::Object(_)
+                | StoreError::Snapshot(SnapshotError::Object(_))
+                | StoreError::Manifest(ManifestError::Object(_))
+                | StoreError::HeadFull { .. }
+        )
     }
 }
 
@@ -78,6 +119,10 @@ pub struct StoreConfig {
     pub wal_segment_size: u64,
     /// Concurrent chunk uploads.
     pub flush_workers: usize,
+    /// Bytes of the chunk cache in front of the object store (0: none).
+    pub chunk_cache_bytes: u64,
+    /// Pushes are refused once the head holds more (0: no limit).
+    pub max_head_memory: u64,
 }
 
 /// Counters exported on /metrics.
@@ -96,12 +141,22 @@ pub struct Store {
     wal: Wal,
     index: Arc<LabelIndex>,
     objects: ObjectStorage,
+    pub(crate) snapshots: IndexSnapshots,
+    pub(crate) manifest: ManifestStore,
+    pub(crate) cache: ChunkCache,
+    /// Chunks whose flush marker may still be in the WAL, with its LSN.
+    wal_markers: parking_lot::Mutex<HashMap<(TenantId, String), Lsn>>,
+    /// Shared by flushes around their index add and commit, exclusive for
+    /// the compactor's swaps, so a commit never publishes half a swap.
+    pub(crate) commit_gate: parking_lot::RwLock<()>,
     flush_tx: mpsc::UnboundedSender<Arc<PendingChunk>>,
     flush_rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<Arc<PendingChunk>>>>,
     /// Chunks handed to workers and not yet indexed.
     in_flight: AtomicU64,
     idle: Notify,
     pub counters: StoreCounters,
+    /// The compactor's counters (here so /metrics finds them on the store).
+    pub compactor_counters: CompactorCounters,
     cfg: StoreConfig,
 }
 
@@ -173,40 +228,147 @@ pub fn chunk_path(tenant: &TenantId, c: &ChunkRef) -> ObjectPath {
     ObjectPath::from(format!("{}/chunks/{}", tenant, c.id()))
 }
 
+/// What WAL replay found: chunk references to re-add and chunks re-cut.
+struct ReplayOutcome {
+    reindex: Vec<(TenantId, Labels, ChunkRef, Lsn)>,
+    cut: Vec<Arc<PendingChunk>>,
+}
+
 impl Store {
-    /// Opens storage and replays the WAL. Call [`Store::start`] afterwards to
-    /// run the background flush machinery.
-    pub fn open(cfg: StoreConfig, objects: ObjectStorage) -> Result<Arc<Store>, StoreError> {
-        let index = Arc::new(LabelIndex::open(&cfg.index_dir)?);
-        let (wal, replay) = Wal::open(
-            &cfg.wal_dir,
-            WalOptions {
-                segment_size: cfg.wal_segment_size,
-            },
-        )?;
+    /// Opens storage: loads the compactor manifest, discovers the index
+    /// snapshots in the object store, replays the WAL and finishes any
+    /// index swap the compactor was doing at a crash. Call [`Store::start`]
+    /// afterwards to run the background flush machinery.
+    pub async fn open(cfg: StoreConfig, objects: ObjectStorage) -> Result<Arc<Store>, StoreError> {
+        let manifest = ManifestStore::load(objects.clone()).await?;
+        let c = cfg.clone();
+        let (index, wal, replay) = tokio::task::spawn_blocking(move || {
+            let index = Arc::new(LabelIndex::open(&c.index_dir)?);
+            let (wal, replay) = Wal::open(
+                &c.wal_dir,
+                WalOptions {
+                    segment_size: c.wal_segment_size,
+                },
+            )?;
+            Ok::<_, StoreError>((index, wal, replay))
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+        let snapshots = IndexSnapshots::new(objects.clone(), index.clone());
+        snapshots.discover().await?;
         let (flush_tx, flush_rx) = mpsc::unbounded_channel();
         let store = Arc::new(Store {
             head: Head::new(cfg.head.clone()),
             wal,
             index,
             objects,
+            snapshots,
+            manifest,
+            cache: ChunkCache::new(cfg.chunk_cache_bytes),
+            wal_markers: parking_lot::Mutex::new(HashMap::new()),
+            commit_gate: parking_lot::RwLock::new(()),
             flush_tx,
             flush_rx: parking_lot::Mutex::new(Some(flush_rx)),
             in_flight: AtomicU64::new(0),
             idle: Notify::new(),
             counters: StoreCounters::default(),
+            compactor_counters: CompactorCounters::default(),
             cfg,
         });
-        store.replay(replay)?;
+        let s2 = store.clone();
+        let outcome = tokio::task::spawn_blocking(move || s2.replay(replay))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+        store.reindex_after_replay(outcome.reindex).await?;
+        for p in outcome.cut {
+            store.enqueue(p);
+        }
         Ok(store)
     }
 
-    fn replay(&self, replay: wal::Replay) -> Result<(), StoreError> {
+    /// Re-adds the chunk references of replayed flush markers (except those
+    /// the compactor removed since) and re-applies unfinished compactor
+    /// swaps, in one commit.
+    async fn reindex_after_replay(
+        &self,
+        reindex: Vec<(TenantId, Labels, ChunkRef, Lsn)>,
+    ) -> Result<(), StoreError> {
+        let manifest = self.manifest.snapshot();
+        let mut adds: Vec<(TenantId, Labels, ChunkRef)> = Vec::new();
+        {
+            let mut markers = self.wal_markers.lock();
+            for (tenant, labels, chunk_ref, lsn) in reindex {
+                let id = chunk_ref.id();
+                markers.insert((tenant.clone(), id.clone()), lsn);
+                if !manifest.is_tombstoned(tenant.as_str(), &id) {
+                    adds.push((tenant, labels, chunk_ref));
+                }
+            }
+        }
+        let mut removes: Vec<(TenantId, ChunkRef)> = Vec::new();
+        for intent in &manifest.intents {
+            let tenant =
+                TenantId::new(&intent.tenant).map_err(|e| StoreError::Replay(e.to_string()))?;
+            let labels =
+                Labels::parse(&intent.labels).map_err(|e| StoreError::Replay(e.to_string()))?;
+            for c in &intent.add {
+                let c = ChunkRef::from(c);
+                if !manifest.is_tombstoned(tenant.as_str(), &c.id()) {
+                    adds.push((tenant.clone(), labels.clone(), c));
+                }
+            }
+            removes.extend(
+                intent
+                    .remove
+                    .iter()
+                    .map(|c| (tenant.clone(), ChunkRef::from(c))),
+            );
+        }
+        if adds.is_empty() && removes.is_empty() {
+            return Ok(());
+        }
+        let mut days: HashMap<TenantId, HashSet<Day>> = HashMap::new();
+        for (t, c) in adds
+            .iter()
+            .map(|(t, _, c)| (t, c))
+            .chain(removes.iter().map(|(t, c)| (t, c)))
+        {
+            days.entry(t.clone()).or_default().extend(chunk_days(c));
+        }
+        for (t, d) in &days {
+            let d: Vec<Day> = d.iter().copied().collect();
+            self.snapshots.ensure_local(t, &d).await?;
+        }
+        let index = self.index.clone();
+        let committed = tokio::task::spawn_blocking(move || {
+            for (tenant, labels, chunk_ref) in &adds {
+                index.add(tenant, labels, chunk_ref)?;
+            }
+            for (tenant, chunk_ref) in &removes {
+                index.remove(tenant, chunk_ref)?;
+            }
+            index.commit()
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+        self.snapshots.sync_all(&committed).await?;
+        if !manifest.intents.is_empty() {
+            self.manifest
+                .update(|m| {
+                    m.intents.clear();
+                    Ok::<_, ManifestError>(())
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn replay(&self, replay: wal::Replay) -> Result<ReplayOutcome, StoreError> {
         // Pass 1 over the records in memory: which intervals are flushed.
         type Key = (TenantId, String);
         let mut records = Vec::new();
         let mut flushed: HashMap<Key, Vec<(Lsn, Lsn)>> = HashMap::new();
-        let mut reindex: Vec<(TenantId, Labels, ChunkRef)> = Vec::new();
+        let mut reindex: Vec<(TenantId, Labels, ChunkRef, Lsn)> = Vec::new();
         for item in replay {
             let (lsn, record) = item?;
             match &record {
@@ -225,7 +387,7 @@ impl Store {
                         .entry((tenant.clone(), labels.to_string()))
                         .or_default()
                         .push((after, *up_to));
-                    reindex.push((tenant, parsed, chunk_ref));
+                    reindex.push((tenant, parsed, chunk_ref, lsn));
                 }
                 Record::Entries { .. } => records.push((lsn, record)),
             }
@@ -271,14 +433,7 @@ impl Store {
                 self.head.set_flushed_through(&stream, max);
             }
         }
-        for (tenant, labels, chunk_ref) in &reindex {
-            self.index.add(tenant, labels, chunk_ref)?;
-        }
-        self.index.commit()?;
-        for p in cut {
-            self.enqueue(p);
-        }
-        Ok(())
+        Ok(ReplayOutcome { reindex, cut })
     }
 
     pub fn head(&self) -> &Head {
@@ -295,6 +450,42 @@ impl Store {
 
     pub fn wal(&self) -> &Wal {
         &self.wal
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.cfg
+    }
+
+    /// The compactor's manifest (delete requests live there).
+    pub fn manifest(&self) -> &ManifestStore {
+        &self.manifest
+    }
+
+    pub fn snapshots(&self) -> &IndexSnapshots {
+        &self.snapshots
+    }
+
+    pub fn chunk_cache(&self) -> &ChunkCache {
+        &self.cache
+    }
+
+    /// Refuses new pushes while the head holds more than `max_head_memory`
+    /// (call before appending any stream of a request, so a refused request
+    /// is not half stored).
+    pub fn admit(&self) -> Result<(), StoreError> {
+        let (bytes, limit) = (self.head.memory_bytes(), self.cfg.max_head_memory);
+        if limit > 0 && bytes > limit {
+            return Err(StoreError::HeadFull { bytes, limit });
+        }
+        Ok(())
+    }
+
+    /// Whether the WAL may still hold the flush marker of a chunk (the
+    /// compactor keeps tombstones of such chunks).
+    pub fn marker_in_wal(&self, tenant: &TenantId, chunk_id: &str) -> bool {
+        self.wal_markers
+            .lock()
+            .contains_key(&(tenant.clone(), chunk_id.to_string()))
     }
 
     fn enqueue(&self, p: Arc<PendingChunk>) {
@@ -410,7 +601,11 @@ impl Store {
         self.truncate_wal();
     }
 
-    async fn try_flush(&self, p: &Arc<PendingChunk>, path: &ObjectPath) -> Result<(), StoreError> {
+    async fn try_flush(
+        self: &Arc<Self>,
+        p: &Arc<PendingChunk>,
+        path: &ObjectPath,
+    ) -> Result<(), StoreError> {
         if !self.objects.exists(path).await? {
             self.objects.put(path, p.data.clone()).await?;
         }
@@ -423,13 +618,20 @@ impl Store {
             payload: &payload,
         })?;
         self.wal.wait_durable(lsn).await?;
-        let (index, p2) = (self.index.clone(), p.clone());
-        tokio::task::spawn_blocking(move || {
-            index.add(&p2.tenant, &p2.labels, &p2.chunk_ref)?;
-            index.commit()
+        self.wal_markers
+            .lock()
+            .insert((p.tenant.clone(), p.chunk_ref.id()), lsn);
+        let days: Vec<Day> = chunk_days(&p.chunk_ref).collect();
+        self.snapshots.ensure_local(&p.tenant, &days).await?;
+        let (store, p2) = (self.clone(), p.clone());
+        let committed = tokio::task::spawn_blocking(move || {
+            let _shared = store.commit_gate.read();
+            store.index.add(&p2.tenant, &p2.labels, &p2.chunk_ref)?;
+            store.index.commit()
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
+        self.snapshots.sync_all(&committed).await?;
         Ok(())
     }
 
@@ -442,6 +644,8 @@ impl Store {
         if let Err(e) = self.wal.remove_segments_before(needed) {
             tracing::warn!(error = %e, "removing old WAL segments failed");
         }
+        let first = self.wal.first_lsn();
+        self.wal_markers.lock().retain(|_, lsn| *lsn >= first);
     }
 
     /// Cuts every stream and waits until all chunks are stored and indexed
@@ -533,8 +737,14 @@ impl Store {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<Vec<IndexedStream>, StoreError> {
-        let (index, tenant, matchers) = (self.index.clone(), tenant.clone(), matchers.to_vec());
         let last = end.saturating_sub_nanos(1);
+        let remote = self
+            .index
+            .remote_only_days(tenant, Day::of(start), Day::of(last));
+        if !remote.is_empty() {
+            self.snapshots.ensure_local(tenant, &remote).await?;
+        }
+        let (index, tenant, matchers) = (self.index.clone(), tenant.clone(), matchers.to_vec());
         tokio::task::spawn_blocking(move || index.streams(&tenant, &matchers, start, last))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
@@ -584,11 +794,26 @@ impl Store {
             }],
             Source::Pending(p) => chunk_blocks(&p.chunk, keep),
             Source::Stored(c) => {
-                let data = self.objects.get(&chunk_path(tenant, c)).await?;
-                let chunk = Chunk::parse(data)?;
+                let chunk = self.load_chunk(tenant, c).await?;
                 chunk_blocks(&chunk, keep)
             }
         })
+    }
+
+    /// A stored chunk, through the cache.
+    pub async fn load_chunk(
+        &self,
+        tenant: &TenantId,
+        c: &ChunkRef,
+    ) -> Result<Arc<Chunk>, StoreError> {
+        let path = chunk_path(tenant, c);
+        if let Some(chunk) = self.cache.get(path.as_ref()) {
+            return Ok(chunk);
+        }
+        let data = self.objects.get(&path).await?;
+        let chunk = Arc::new(Chunk::parse(data)?);
+        self.cache.insert(path.to_string(), chunk.clone());
+        Ok(chunk)
     }
 
     /// Shuts down: flushes heads (when asked), then syncs the WAL.
@@ -603,6 +828,16 @@ impl Store {
             tracing::error!(error = %e, "shutdown: syncing the WAL failed");
         }
     }
+}
+
+/// The index days a chunk is referenced from.
+pub(crate) fn chunk_days(c: &ChunkRef) -> impl Iterator<Item = Day> + use<> {
+    (Day::of(c.from).0..=Day::of(c.through).0).map(Day)
+}
+
+/// Manifest records of chunk references.
+pub(crate) fn records(chunks: &[ChunkRef]) -> Vec<ChunkRecord> {
+    chunks.iter().map(ChunkRecord::from).collect()
 }
 
 fn chunk_blocks(chunk: &Chunk, keep: impl Fn(Timestamp, Timestamp) -> bool) -> Vec<BlockData> {

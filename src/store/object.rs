@@ -8,8 +8,16 @@
 //! (object_store's retry config), and not-found-tolerant deletes.
 //!
 //! Object keys (the layout is shared by every backend):
-//! `<tenant>/chunks/<stream id hex>/<from hex>-<through hex>-<crc hex>` for
-//! chunks; other prefixes belong to the index and the compactor.
+//! - `<tenant>/chunks/<stream id hex>/<from hex>-<through hex>-<crc hex>`:
+//!   chunks;
+//! - `<tenant>/index/<YYYY-MM-DD>/<tantivy file>`: index snapshots
+//!   (`store::snapshot`);
+//! - `lokal-system/compactor-state`: the compactor's manifest
+//!   (`store::compactor::manifest`). No tenant key has a second component
+//!   other than `chunks` or `index`, so these never collide.
+//!
+//! [`ObjectStorage::with_prefix`] scopes a storage under a key prefix (tests
+//! give each case its own prefix in one bucket).
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -143,6 +151,28 @@ impl ObjectStorage {
         self.kind
     }
 
+    /// Whether objects live on the local disk (no cache needed in front).
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
+    }
+
+    /// The same store with every key under `prefix`.
+    pub fn with_prefix(&self, prefix: &str) -> ObjectStorage {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::prefix::PrefixStore::new(
+            self.store.clone(),
+            Path::from(prefix),
+        ));
+        ObjectStorage {
+            store,
+            local_root: self.local_root.as_ref().map(|r| {
+                Path::from(prefix)
+                    .parts()
+                    .fold(r.clone(), |p, part| p.join(part.as_ref()))
+            }),
+            kind: self.kind,
+        }
+    }
+
     fn err(&self, source: object_store::Error) -> ObjectError {
         match source {
             object_store::Error::NotFound { path, .. } => ObjectError::NotFound { path },
@@ -211,6 +241,21 @@ impl ObjectStorage {
             .await
             .map_err(|e| self.err(e))
     }
+
+    /// The names of the "directories" directly under `prefix` (the whole
+    /// store when `None`): the next key component of every key below it.
+    pub async fn list_dirs(&self, prefix: Option<&Path>) -> Result<Vec<String>, ObjectError> {
+        let listing = self
+            .store
+            .list_with_delimiter(prefix)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect())
+    }
 }
 
 fn sync_file_and_dir(file: &std::path::Path) -> Result<(), (String, std::io::Error)> {
@@ -255,5 +300,43 @@ mod tests {
         .unwrap();
         exercise(&local).await;
         exercise(&ObjectStorage::in_memory()).await;
+        exercise(&local.with_prefix("case-1/x")).await;
+    }
+
+    #[tokio::test]
+    async fn prefixes_scope_keys_and_dirs_list_one_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = ObjectStorage::open(&ObjectBackend::Filesystem {
+            directory: dir.path().to_path_buf(),
+        })
+        .unwrap();
+        let scoped = root.with_prefix("p1");
+        for key in [
+            "t1/index/2026-01-01/meta.json",
+            "t1/chunks/a/b",
+            "t2/index/x",
+        ] {
+            scoped
+                .put(&Path::from(key), Bytes::from_static(b"x"))
+                .await
+                .unwrap();
+        }
+        assert!(dir.path().join("p1/t1/chunks/a/b").exists());
+        assert_eq!(scoped.list_dirs(None).await.unwrap(), ["t1", "t2"]);
+        assert_eq!(
+            scoped
+                .list_dirs(Some(&Path::from("t1/index")))
+                .await
+                .unwrap(),
+            ["2026-01-01"]
+        );
+        assert_eq!(root.list_dirs(None).await.unwrap(), ["p1"]);
+        assert!(
+            root.with_prefix("p2")
+                .list_dirs(None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -20,6 +20,8 @@ fn cfg(dir: &std::path::Path, target: u64) -> StoreConfig {
         index_dir: dir.join("index"),
         wal_segment_size: 64 << 10,
         flush_workers: 2,
+        chunk_cache_bytes: 1 << 20,
+        max_head_memory: 0,
     }
 }
 
@@ -105,7 +107,7 @@ async fn crash(store: Arc<Store>, bg: Vec<tokio::task::JoinHandle<()>>) {
         h.abort();
     }
     for _ in 0..500 {
-        if Arc::strong_count(&store) == 1 && Arc::strong_count(store.index()) == 1 {
+        if Arc::strong_count(&store) == 1 && Arc::strong_count(store.index()) == 2 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -129,13 +131,17 @@ async fn push(store: &Store, app: &str, from: usize, n: usize, batch: usize) {
 async fn replay_restores_unflushed_entries_exactly() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(cfg(dir.path(), 1 << 30), objects(dir.path())).unwrap();
+        let store = Store::open(cfg(dir.path(), 1 << 30), objects(dir.path()))
+            .await
+            .unwrap();
         push(&store, "a", 0, 500, 37).await;
         push(&store, "b", 0, 300, 50).await;
         assert_eq!(read_all(&store).await, expected(&[("a", 500), ("b", 300)]));
         // Dropped without flushing: a crash.
     }
-    let store = Store::open(cfg(dir.path(), 1 << 30), objects(dir.path())).unwrap();
+    let store = Store::open(cfg(dir.path(), 1 << 30), objects(dir.path()))
+        .await
+        .unwrap();
     assert_eq!(read_all(&store).await, expected(&[("a", 500), ("b", 300)]));
     assert_eq!(
         store.counters.wal_replayed_entries.load(Ordering::Relaxed),
@@ -148,7 +154,9 @@ async fn flushed_chunks_are_not_replayed_twice() {
     let dir = tempfile::tempdir().unwrap();
     {
         // A small target size makes appends cut chunks as they go.
-        let store = Store::open(cfg(dir.path(), 2000), objects(dir.path())).unwrap();
+        let store = Store::open(cfg(dir.path(), 2000), objects(dir.path()))
+            .await
+            .unwrap();
         let bg = store.start(Duration::from_millis(50));
         push(&store, "a", 0, 2000, 100).await;
         assert!(store.flush_all(Duration::from_secs(30)).await);
@@ -158,7 +166,9 @@ async fn flushed_chunks_are_not_replayed_twice() {
         assert_eq!(read_all(&store).await, expected(&[("a", 2100), ("b", 50)]));
         crash(store, bg).await;
     }
-    let store = Store::open(cfg(dir.path(), 2000), objects(dir.path())).unwrap();
+    let store = Store::open(cfg(dir.path(), 2000), objects(dir.path()))
+        .await
+        .unwrap();
     assert_eq!(read_all(&store).await, expected(&[("a", 2100), ("b", 50)]));
     assert!(
         store.counters.wal_replayed_entries.load(Ordering::Relaxed) < 2100,
@@ -171,27 +181,35 @@ async fn crash_while_chunks_are_pending_or_partly_flushed() {
     let dir = tempfile::tempdir().unwrap();
     {
         // Cut chunks but never run the flush workers: they are pending at the crash.
-        let store = Store::open(cfg(dir.path(), 1500), objects(dir.path())).unwrap();
+        let store = Store::open(cfg(dir.path(), 1500), objects(dir.path()))
+            .await
+            .unwrap();
         push(&store, "a", 0, 1000, 100).await;
         assert!(store.in_flight.load(Ordering::Relaxed) > 0);
         assert_eq!(read_all(&store).await, expected(&[("a", 1000)]));
     }
     {
         // Replay re-cuts them; flush some, then crash again mid-way.
-        let store = Store::open(cfg(dir.path(), 1500), objects(dir.path())).unwrap();
+        let store = Store::open(cfg(dir.path(), 1500), objects(dir.path()))
+            .await
+            .unwrap();
         assert_eq!(read_all(&store).await, expected(&[("a", 1000)]));
         let bg = store.start(Duration::from_millis(50));
         push(&store, "a", 1000, 500, 50).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
         crash(store, bg).await;
     }
-    let store = Store::open(cfg(dir.path(), 1500), objects(dir.path())).unwrap();
+    let store = Store::open(cfg(dir.path(), 1500), objects(dir.path()))
+        .await
+        .unwrap();
     assert_eq!(read_all(&store).await, expected(&[("a", 1500)]));
     let bg = store.start(Duration::from_millis(50));
     assert!(store.flush_all(Duration::from_secs(30)).await);
     assert_eq!(read_all(&store).await, expected(&[("a", 1500)]));
     crash(store, bg).await;
-    let store = Store::open(cfg(dir.path(), 1500), objects(dir.path())).unwrap();
+    let store = Store::open(cfg(dir.path(), 1500), objects(dir.path()))
+        .await
+        .unwrap();
     assert_eq!(read_all(&store).await, expected(&[("a", 1500)]));
     assert_eq!(
         store.counters.wal_replayed_entries.load(Ordering::Relaxed),
@@ -203,7 +221,9 @@ async fn crash_while_chunks_are_pending_or_partly_flushed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_and_out_of_order_window() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(cfg(dir.path(), 1 << 30), objects(dir.path())).unwrap();
+    let store = Store::open(cfg(dir.path(), 1 << 30), objects(dir.path()))
+        .await
+        .unwrap();
     let t = tenant();
     let l = labels("a");
     let e = |s: i64, line: &str| Entry::new(Timestamp::from_secs(s), line.to_string());
@@ -244,7 +264,9 @@ async fn duplicates_and_out_of_order_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wal_segments_are_removed_once_flushed() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(cfg(dir.path(), 4000), objects(dir.path())).unwrap();
+    let store = Store::open(cfg(dir.path(), 4000), objects(dir.path()))
+        .await
+        .unwrap();
     let bg = store.start(Duration::from_millis(50));
     push(&store, "a", 0, 3000, 100).await;
     let before = store.wal().stats().segments;

@@ -192,6 +192,39 @@ impl HeadBlock {
         self.raw_size += size as u64;
     }
 
+    /// Appends one entry whose metadata comes as string pairs (copying an
+    /// entry out of a [`DecodedBlock`] without building [`MetadataPair`]s).
+    pub fn push_with_metadata<'a>(
+        &mut self,
+        ts: Timestamp,
+        line: &[u8],
+        metadata: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) {
+        if self.timestamps.is_empty() {
+            self.min_ts = ts;
+            self.max_ts = ts;
+            self.in_order = true;
+        } else {
+            if ts < self.max_ts {
+                self.in_order = false;
+            }
+            self.min_ts = self.min_ts.min(ts);
+            self.max_ts = self.max_ts.max(ts);
+        }
+        self.timestamps.push(ts);
+        self.lines.extend_from_slice(line);
+        self.line_ends.push(self.lines.len());
+        let mut size = line.len();
+        for (name, value) in metadata {
+            let name_sym = self.symbols.intern(name);
+            let value_sym = self.symbols.intern(value);
+            self.metadata_pairs.push((name_sym, value_sym));
+            size += name.len() + value.len();
+        }
+        self.metadata_ends.push(self.metadata_pairs.len());
+        self.raw_size += size as u64;
+    }
+
     /// Appends one entry (see [`HeadBlock::push`]).
     pub fn push_entry(&mut self, entry: &Entry) {
         self.push(entry.ts, &entry.line, &entry.metadata);

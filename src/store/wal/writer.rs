@@ -328,6 +328,13 @@ impl Wal {
         self.shared.durable.lock().durable
     }
 
+    /// The first LSN the oldest live segment may hold: every record below
+    /// it is gone from the WAL.
+    pub fn first_lsn(&self) -> Lsn {
+        let first = self.shared.segments.lock().first().copied();
+        first.unwrap_or_else(|| self.next_lsn())
+    }
+
     /// The LSN the next append will get.
     pub fn next_lsn(&self) -> Lsn {
         self.shared.pending.lock().next_lsn
