@@ -57,6 +57,9 @@ pub struct ObjectStorage {
     /// The root directory of the local backend, for fsyncs.
     local_root: Option<PathBuf>,
     kind: &'static str,
+    /// Tests: every put fails while set (an unreachable bucket).
+    #[cfg(test)]
+    pub(crate) fail_puts: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for ObjectStorage {
@@ -85,6 +88,8 @@ impl ObjectStorage {
                     store: Arc::new(fs),
                     local_root: Some(root),
                     kind: "filesystem",
+                    #[cfg(test)]
+                    fail_puts: Default::default(),
                 })
             }
             ObjectBackend::S3(s3) => Self::s3(s3),
@@ -135,6 +140,8 @@ impl ObjectStorage {
             store: Arc::new(s3),
             local_root: None,
             kind: "s3",
+            #[cfg(test)]
+            fail_puts: Default::default(),
         })
     }
 
@@ -144,6 +151,8 @@ impl ObjectStorage {
             store: Arc::new(object_store::memory::InMemory::new()),
             local_root: None,
             kind: "memory",
+            #[cfg(test)]
+            fail_puts: Default::default(),
         }
     }
 
@@ -170,6 +179,8 @@ impl ObjectStorage {
                     .fold(r.clone(), |p, part| p.join(part.as_ref()))
             }),
             kind: self.kind,
+            #[cfg(test)]
+            fail_puts: self.fail_puts.clone(),
         }
     }
 
@@ -186,6 +197,16 @@ impl ObjectStorage {
     /// Stores `bytes` at `path`, durably: when this returns, the object
     /// survives a crash or power loss.
     pub async fn put(&self, path: &Path, bytes: Bytes) -> Result<(), ObjectError> {
+        #[cfg(test)]
+        if self.fail_puts.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ObjectError::Store {
+                backend: self.kind,
+                source: object_store::Error::Generic {
+                    store: "test",
+                    source: "the bucket is unreachable (test)".into(),
+                },
+            });
+        }
         self.store
             .put(path, PutPayload::from_bytes(bytes))
             .await

@@ -618,7 +618,8 @@ impl Compactor {
         requests: &[(&ReadyDelete, &DeleteQuery)],
     ) -> Result<(Option<BuiltChunk>, u64), CompactorError> {
         let source = self.store.load_chunk(tenant, chunk).await?;
-        let rules: Vec<(Timestamp, Timestamp, Option<Arc<dyn deletes::LineFilter>>)> = requests
+        type Rule = (Timestamp, Timestamp, Option<Arc<dyn deletes::LineFilter>>);
+        let rules: Vec<Rule> = requests
             .iter()
             .map(|(r, q)| (r.start, r.end, q.filter.clone()))
             .collect();

@@ -153,7 +153,9 @@ mod tests {
         Chunk::parse(b.finish().unwrap().unwrap().data).unwrap()
     }
 
-    fn entries(c: &[DecodedBlock]) -> Vec<(i64, String, Vec<(String, String)>)> {
+    type Row = (i64, String, Vec<(String, String)>);
+
+    fn entries(c: &[DecodedBlock]) -> Vec<Row> {
         let mut v = Vec::new();
         for b in c {
             for i in 0..b.len() {
