@@ -1,0 +1,207 @@
+//! Pipelines: stages chained, instantiated per stream.
+//!
+//! Owns: running the stages of a query's log pipeline over the entries of a
+//! stream in order, stopping at the first stage that drops the entry, and
+//! handing back the (possibly rewritten) line with the entry's cached
+//! [`LabelsResult`]. Loki's `pipeline.go`.
+//!
+//! Does not own: building stages from the AST (the evaluator), iterating
+//! entries, grouping by labels (the evaluator, by `LabelsResult::hash`).
+//!
+//! Invariants: a [`Pipeline`] is a template cloned into one
+//! [`StreamPipeline`] per stream, so each query worker owns its stages and
+//! their scratch buffers; an unchanged line is returned as the caller's
+//! slice, never copied.
+
+use std::sync::Arc;
+
+use crate::model::{Labels, MetadataPair, Timestamp};
+
+use super::{LabelsBuilder, LabelsResult, LineBuf, LineFilter, LineScratch, Stage};
+
+/// The stages of a log pipeline, in order.
+#[derive(Clone, Debug, Default)]
+pub struct Pipeline {
+    stages: Vec<Box<dyn Stage>>,
+}
+
+impl Pipeline {
+    pub fn new(stages: Vec<Box<dyn Stage>>) -> Self {
+        Pipeline { stages }
+    }
+
+    /// Appends a stage.
+    pub fn push(&mut self, stage: impl Stage + 'static) {
+        self.stages.push(Box::new(stage));
+    }
+
+    /// Whether the pipeline has no stages.
+    pub fn is_noop(&self) -> bool {
+        self.stages.is_empty()
+    }
+
+    pub fn stages(&self) -> &[Box<dyn Stage>] {
+        &self.stages
+    }
+
+    /// The line filters at the head of the pipeline (before any stage that
+    /// may change the line or the labels): safe to evaluate while reading
+    /// chunks, before the pipeline runs.
+    pub fn leading_line_filters(&self) -> Vec<&LineFilter> {
+        self.stages
+            .iter()
+            .map_while(|s| s.as_line_filter())
+            .collect()
+    }
+
+    /// A pipeline instance for the stream with `labels`.
+    pub fn for_stream(&self, labels: &Labels) -> StreamPipeline {
+        StreamPipeline {
+            stages: self.stages.clone(),
+            builder: LabelsBuilder::new(labels),
+            scratch: LineScratch::default(),
+        }
+    }
+}
+
+/// The pipeline of one stream.
+#[derive(Clone, Debug)]
+pub struct StreamPipeline {
+    stages: Vec<Box<dyn Stage>>,
+    builder: LabelsBuilder,
+    scratch: LineScratch,
+}
+
+/// An entry that passed the pipeline.
+#[derive(Debug)]
+pub struct ProcessedEntry<'a> {
+    /// The final line: the caller's slice when `line_changed` is false.
+    pub line: &'a [u8],
+    pub line_changed: bool,
+    pub labels: Arc<LabelsResult>,
+}
+
+impl StreamPipeline {
+    /// Runs the stages over one entry. `None` when a stage dropped it.
+    pub fn process<'a>(
+        &'a mut self,
+        ts: Timestamp,
+        line: &'a [u8],
+        metadata: &[MetadataPair],
+    ) -> Option<ProcessedEntry<'a>> {
+        self.builder.reset();
+        self.builder.add_structured_metadata(metadata);
+        let mut buf = LineBuf::new(line, &mut self.scratch);
+        for stage in &mut self.stages {
+            if !stage.process(ts, &mut buf, &mut self.builder) {
+                return None;
+            }
+        }
+        let line_changed = buf.is_changed();
+        let labels = self.builder.labels_result();
+        Some(ProcessedEntry {
+            line: buf.into_bytes(),
+            line_changed,
+            labels,
+        })
+    }
+
+    /// The stream's labels.
+    pub fn stream_labels(&self) -> &Labels {
+        self.builder.stream_labels()
+    }
+
+    /// The result of entries whose labels the pipeline leaves untouched.
+    pub fn base_result(&self) -> &Arc<LabelsResult> {
+        self.builder.base_result()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logql::log::{
+        CompareOp, Decolorizer, DropLabels, JsonParser, LabelFilter, LabelFilterStage,
+        LabelSelector, LineFilterOp, LineFilterStage, LogfmtParser,
+    };
+    use crate::model::MatchOp;
+
+    fn labels(s: &str) -> Labels {
+        Labels::parse(s).unwrap()
+    }
+
+    #[test]
+    fn stages_chain_and_drop() {
+        let mut p = Pipeline::default();
+        p.push(LineFilterStage::new(
+            LineFilter::new(LineFilterOp::Contains, "level").unwrap(),
+        ));
+        p.push(LogfmtParser::new(false, false));
+        p.push(LabelFilterStage::new(LabelFilter::numeric(
+            "latency",
+            CompareOp::Gt,
+            100.0,
+        )));
+        assert_eq!(p.leading_line_filters().len(), 1);
+        let mut sp = p.for_stream(&labels(r#"{app="a"}"#));
+        assert!(sp.process(Timestamp::EPOCH, b"no match", &[]).is_none());
+        assert!(
+            sp.process(Timestamp::EPOCH, b"level=info latency=5", &[])
+                .is_none()
+        );
+        let e = sp
+            .process(Timestamp::EPOCH, b"level=info latency=500", &[])
+            .unwrap();
+        assert!(!e.line_changed);
+        assert_eq!(e.line, b"level=info latency=500");
+        assert_eq!(
+            e.labels.labels().to_string(),
+            r#"{app="a", latency="500", level="info"}"#
+        );
+        let e = sp
+            .process(Timestamp::EPOCH, b"level=x latency=ms", &[])
+            .unwrap();
+        assert_eq!(e.labels.error(), Some("LabelFilterErr"));
+    }
+
+    #[test]
+    fn untouched_entries_share_results_and_lines_are_not_copied() {
+        let p = Pipeline::default();
+        let mut sp = p.for_stream(&labels(r#"{app="a"}"#));
+        let line = b"hello".to_vec();
+        let e = sp.process(Timestamp::EPOCH, &line, &[]).unwrap();
+        assert_eq!(e.line.as_ptr(), line.as_ptr());
+        assert!(Arc::ptr_eq(&e.labels, sp.base_result()));
+    }
+
+    #[test]
+    fn metadata_and_rewrites() {
+        let mut p = Pipeline::default();
+        p.push(Decolorizer::new());
+        p.push(JsonParser::new());
+        p.push(DropLabels::new(vec![
+            LabelSelector::Name("__error__".into()),
+            LabelSelector::Name("__error_details__".into()),
+        ]));
+        p.push(LabelFilterStage::new(
+            LabelFilter::string("pod", MatchOp::Eq, "p1").unwrap(),
+        ));
+        let mut sp = p.for_stream(&labels(r#"{app="a"}"#));
+        let meta = [MetadataPair::new("pod", "p1")];
+        let e = sp
+            .process(Timestamp::EPOCH, b"\x1b[31m{\"msg\":\"hi\"}\x1b[0m", &meta)
+            .unwrap();
+        assert!(e.line_changed);
+        assert_eq!(e.line, br#"{"msg":"hi"}"#);
+        assert_eq!(
+            e.labels.labels().to_string(),
+            r#"{app="a", msg="hi", pod="p1"}"#
+        );
+        assert_eq!(e.labels.structured_metadata().to_string(), r#"{pod="p1"}"#);
+        assert_eq!(e.labels.parsed().to_string(), r#"{msg="hi"}"#);
+        // Not JSON: the error is dropped, the entry kept.
+        let e = sp.process(Timestamp::EPOCH, b"plain", &meta).unwrap();
+        assert_eq!(e.labels.labels().to_string(), r#"{app="a", pod="p1"}"#);
+        assert!(sp.process(Timestamp::EPOCH, b"plain", &[]).is_none());
+    }
+}
