@@ -52,6 +52,19 @@ impl LabelExtraction {
     }
 }
 
+/// Why a JSON walk stopped early.
+enum Stop {
+    Json(JsonError),
+    /// Every label the query needs is extracted (parser hints).
+    FoundAll,
+}
+
+impl From<JsonError> for Stop {
+    fn from(e: JsonError) -> Self {
+        Stop::Json(e)
+    }
+}
+
 /// `| json` without parameters.
 #[derive(Clone, Debug, Default)]
 pub struct JsonParser {
@@ -69,12 +82,7 @@ impl JsonParser {
         JsonParser::default()
     }
 
-    fn walk(
-        &mut self,
-        data: &[u8],
-        depth: usize,
-        lbs: &mut LabelsBuilder,
-    ) -> Result<(), JsonError> {
+    fn walk(&mut self, data: &[u8], depth: usize, lbs: &mut LabelsBuilder) -> Result<(), Stop> {
         if self.key_bufs.len() <= depth {
             self.key_bufs.resize_with(depth + 1, Vec::new);
         }
@@ -82,9 +90,18 @@ impl JsonParser {
         let result = jsonscan::object_each(data, &mut key_buf, |key, value| match value.kind {
             ValueType::String | ValueType::Number | ValueType::Boolean => {
                 self.leaf(key, value, lbs);
+                if lbs.all_required_extracted() {
+                    return Err(Stop::FoundAll);
+                }
                 Ok(())
             }
             ValueType::Object if depth < MAX_DEPTH => {
+                if lbs.hints().has_required() {
+                    self.nested_name(key, false);
+                    if !lbs.hints().should_extract_prefix(&self.name) {
+                        return Ok(());
+                    }
+                }
                 let mark = self.part_bytes.len();
                 self.part_bytes.extend_from_slice(key);
                 self.parts.push((mark, self.part_bytes.len()));
@@ -150,7 +167,7 @@ impl JsonParser {
                 self.nested_name(key, true);
             }
         }
-        if lbs.was_extracted(&self.name) {
+        if lbs.was_extracted(&self.name) || !lbs.should_extract(&self.name) {
             return;
         }
         self.value.clear();
@@ -181,9 +198,12 @@ fn unescape_json_string(raw: &[u8], scratch: &mut Vec<u8>, out: &mut String) {
 
 impl Stage for JsonParser {
     fn process(&mut self, _ts: Timestamp, line: &mut LineBuf<'_>, lbs: &mut LabelsBuilder) -> bool {
+        if lbs.parsers_idle() {
+            return true;
+        }
         self.parts.clear();
         self.part_bytes.clear();
-        if let Err(e) = self.walk(line.as_bytes(), 0, lbs) {
+        if let Err(Stop::Json(e)) = self.walk(line.as_bytes(), 0, lbs) {
             lbs.add_error(ERR_JSON, Some(&e));
         }
         true
@@ -400,6 +420,9 @@ impl Stage for JsonExpressionParser {
         let Some(&first) = data.first() else {
             return true;
         };
+        if lbs.parsers_idle() {
+            return true;
+        }
         if !matches!(first, b'"' | b'{' | b'[') {
             lbs.add_error(ERR_JSON, None);
             return true;
@@ -470,6 +493,9 @@ impl Stage for UnpackParser {
         let Some(&first) = data.first() else {
             return true;
         };
+        if lbs.parsers_idle() {
+            return true;
+        }
         if first != b'{' {
             lbs.add_error(ERR_JSON, Some(&NOT_AN_OBJECT));
             return true;
@@ -500,6 +526,9 @@ impl Stage for UnpackParser {
             push_go_text(field, key, '\u{fffd}', false);
             if lbs.collides(field) {
                 field.push_str(DUPLICATE_SUFFIX);
+            }
+            if !lbs.should_extract(field) {
+                return Ok(());
             }
             let name_start = text.len();
             sanitize_label_key_into(text, field.as_bytes(), true);

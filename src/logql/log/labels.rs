@@ -27,7 +27,8 @@ use std::sync::{Arc, OnceLock};
 
 use crate::model::{Label, Labels, MetadataPair, Timestamp};
 
-use super::{ERROR_DETAILS_LABEL, ERROR_LABEL, TemplateContext};
+use super::hints::ParserHints;
+use super::{ERROR_DETAILS_LABEL, ERROR_LABEL, PRESERVE_ERROR_LABEL, TemplateContext};
 
 /// Loki's suffix for an extracted label whose name is taken.
 pub(crate) const DUPLICATE_SUFFIX: &str = "_extracted";
@@ -170,6 +171,7 @@ pub struct LabelsBuilder {
     order: Vec<Ref>,
     hash_buf: Vec<u8>,
     cache: HashMap<u64, Arc<LabelsResult>>,
+    hints: Arc<ParserHints>,
 }
 
 impl LabelsBuilder {
@@ -195,7 +197,34 @@ impl LabelsBuilder {
             order: Vec::new(),
             hash_buf: Vec::new(),
             cache: HashMap::new(),
+            hints: Arc::new(ParserHints::none()),
         }
+    }
+
+    /// Sets the parser hints of the query (metric queries only).
+    pub fn set_hints(&mut self, hints: Arc<ParserHints>) {
+        self.hints = hints;
+    }
+
+    /// The parser hints of the query.
+    pub fn hints(&self) -> &ParserHints {
+        &self.hints
+    }
+
+    /// Whether parsers should skip this entry entirely: the query needs no
+    /// labels, or every label it needs is already extracted.
+    pub fn parsers_idle(&self) -> bool {
+        self.hints.no_labels(|n| self.was_extracted(n))
+    }
+
+    /// Whether the query wants a label named `name` extracted.
+    pub fn should_extract(&self, name: &str) -> bool {
+        self.hints.should_extract(name)
+    }
+
+    /// Whether every label the query needs has been extracted.
+    pub fn all_required_extracted(&self) -> bool {
+        self.hints.all_required_extracted(|n| self.was_extracted(n))
     }
 
     /// Clears the per-entry state. Keeps every buffer's capacity.
@@ -345,8 +374,8 @@ impl LabelsBuilder {
 
     /// The parser rule for a label extracted from the line: `name` takes the
     /// `_extracted` suffix when it [collides](LabelsBuilder::collides), and
-    /// is ignored when that final name was already extracted in this entry.
-    /// Returns whether the label was set.
+    /// is ignored when that final name was already extracted in this entry
+    /// or the query's hints do not want it. Returns whether it was set.
     pub fn add_extracted(&mut self, name: &str, value: &str) -> bool {
         let mut final_name = std::mem::take(&mut self.name_scratch);
         final_name.clear();
@@ -354,7 +383,7 @@ impl LabelsBuilder {
         if self.collides(name) {
             final_name.push_str(DUPLICATE_SUFFIX);
         }
-        let set = !self.was_extracted(&final_name);
+        let set = !self.was_extracted(&final_name) && self.should_extract(&final_name);
         if set {
             self.set_parsed(&final_name, value);
         }
@@ -428,11 +457,15 @@ impl LabelsBuilder {
         let _ = fmt::write(&mut self.err_details, details);
     }
 
-    /// Loki's `addErrLabel`: sets `__error__` and, when given, the details.
+    /// Loki's `addErrLabel`: sets `__error__` and, when given, the details;
+    /// marks the error `__preserve_error__` when the query's hints ask.
     pub fn add_error(&mut self, err: &str, details: Option<&dyn fmt::Display>) {
         self.set_error(err);
         if let Some(d) = details {
             self.set_error_details_fmt(format_args!("{d}"));
+        }
+        if self.hints.preserve_error() {
+            self.set_parsed(PRESERVE_ERROR_LABEL, "true");
         }
     }
 

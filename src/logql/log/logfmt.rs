@@ -332,6 +332,9 @@ impl LogfmtParser {
 impl Stage for LogfmtParser {
     fn process(&mut self, _ts: Timestamp, line: &mut LineBuf<'_>, lbs: &mut LabelsBuilder) -> bool {
         let line = line.as_bytes();
+        if lbs.parsers_idle() {
+            return true;
+        }
         self.dec.reset(line);
         while !self.dec.eol() {
             if !self.dec.scan_keyval(line) {
@@ -348,16 +351,19 @@ impl Stage for LogfmtParser {
             if lbs.collides(&self.name) {
                 self.name.push_str(DUPLICATE_SUFFIX);
             }
-            let val = self.dec.value(line);
-            if !self.keep_empty && val.is_empty() {
+            if lbs.was_extracted(&self.name) || !lbs.should_extract(&self.name) {
                 continue;
             }
-            if lbs.was_extracted(&self.name) {
+            let val = self.dec.value(line);
+            if !self.keep_empty && val.is_empty() {
                 continue;
             }
             self.value.clear();
             push_go_text(&mut self.value, val, ' ', true);
             lbs.set_parsed(&self.name, &self.value);
+            if lbs.all_required_extracted() {
+                break;
+            }
         }
         if self.strict
             && let Some(err) = self.dec.err
@@ -472,6 +478,9 @@ fn parse_logfmt_expression(expr: &str) -> Result<String, LogError> {
 impl Stage for LogfmtExpressionParser {
     fn process(&mut self, _ts: Timestamp, line: &mut LineBuf<'_>, lbs: &mut LabelsBuilder) -> bool {
         let line = line.as_bytes();
+        if lbs.parsers_idle() {
+            return true;
+        }
         for (id, _) in &self.expressions {
             if !lbs.stream_has(id) {
                 lbs.set_parsed(id, "");

@@ -28,6 +28,7 @@
 pub mod convert;
 mod decolorize;
 mod drop_keep;
+mod hints;
 mod ip;
 mod json;
 mod jsonscan;
@@ -46,6 +47,7 @@ use crate::model::Timestamp;
 
 pub use decolorize::Decolorizer;
 pub use drop_keep::{DropLabels, KeepLabels, LabelSelector};
+pub use hints::ParserHints;
 pub use ip::IpMatcher;
 pub use json::{
     JsonExpressionParser, JsonParser, JsonPathElem, LabelExtraction, UnpackParser, parse_json_path,

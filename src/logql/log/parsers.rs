@@ -149,6 +149,9 @@ impl PatternParser {
 impl Stage for PatternParser {
     fn process(&mut self, _ts: Timestamp, line: &mut LineBuf<'_>, lbs: &mut LabelsBuilder) -> bool {
         let line = line.as_bytes();
+        if lbs.parsers_idle() {
+            return true;
+        }
         self.matcher.matches_into(line, &mut self.captures);
         for (i, &(s, e)) in self.captures.iter().enumerate() {
             self.value.clear();

@@ -17,17 +17,28 @@ use std::sync::Arc;
 
 use crate::model::{Labels, MetadataPair, Timestamp};
 
-use super::{LabelsBuilder, LabelsResult, LineBuf, LineFilter, LineScratch, Stage};
+use super::{LabelsBuilder, LabelsResult, LineBuf, LineFilter, LineScratch, ParserHints, Stage};
 
-/// The stages of a log pipeline, in order.
+/// The stages of a log pipeline, in order, and the parser hints of the
+/// query they belong to.
 #[derive(Clone, Debug, Default)]
 pub struct Pipeline {
     stages: Vec<Box<dyn Stage>>,
+    hints: Arc<ParserHints>,
 }
 
 impl Pipeline {
     pub fn new(stages: Vec<Box<dyn Stage>>) -> Self {
-        Pipeline { stages }
+        Pipeline {
+            stages,
+            hints: Arc::new(ParserHints::none()),
+        }
+    }
+
+    /// Sets the parser hints (metric queries; see [`ParserHints::new`]).
+    pub fn with_hints(mut self, hints: ParserHints) -> Self {
+        self.hints = Arc::new(hints);
+        self
     }
 
     /// Appends a stage.
@@ -56,9 +67,11 @@ impl Pipeline {
 
     /// A pipeline instance for the stream with `labels`.
     pub fn for_stream(&self, labels: &Labels) -> StreamPipeline {
+        let mut builder = LabelsBuilder::new(labels);
+        builder.set_hints(Arc::clone(&self.hints));
         StreamPipeline {
             stages: self.stages.clone(),
-            builder: LabelsBuilder::new(labels),
+            builder,
             scratch: LineScratch::default(),
         }
     }
@@ -203,5 +216,52 @@ mod tests {
         let e = sp.process(Timestamp::EPOCH, b"plain", &meta).unwrap();
         assert_eq!(e.labels.labels().to_string(), r#"{app="a", pod="p1"}"#);
         assert!(sp.process(Timestamp::EPOCH, b"plain", &[]).is_none());
+    }
+
+    #[test]
+    fn parser_hints_change_what_parsers_do() {
+        use crate::logql::log::ParserHints;
+        let strs = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let mut p = Pipeline::default();
+        p.push(JsonParser::new());
+        p.push(LogfmtParser::new(true, false));
+        // sum(count_over_time(… | json | logfmt --strict [5m])): no labels
+        // needed, parsers do not run, no error.
+        let idle = p
+            .clone()
+            .with_hints(ParserHints::new(&[], &[], false, true, None));
+        let mut sp = idle.for_stream(&labels(r#"{app="a"}"#));
+        let e = sp.process(Timestamp::EPOCH, b"not json", &[]).unwrap();
+        assert!(Arc::ptr_eq(&e.labels, sp.base_result()));
+        // sum by (level) (…): only level, and the strict logfmt parser is
+        // skipped once level is found.
+        let by_level =
+            p.clone()
+                .with_hints(ParserHints::new(&[], &strs(&["level"]), false, false, None));
+        let mut sp = by_level.for_stream(&labels(r#"{app="a"}"#));
+        let e = sp
+            .process(Timestamp::EPOCH, br#"{"level":"info","msg":"x"}"#, &[])
+            .unwrap();
+        assert_eq!(e.labels.labels().to_string(), r#"{app="a", level="info"}"#);
+        // Without the hint the strict logfmt parser would fail on that line.
+        let e = sp
+            .process(Timestamp::EPOCH, b"b=\"x level=warn", &[])
+            .unwrap();
+        assert_eq!(
+            e.labels.error(),
+            Some("LogfmtParserErr"),
+            "level not found by json"
+        );
+        // sum(count_over_time(… | json | __error__="JSONParserErr" [1h])).
+        let preserve = p.with_hints(ParserHints::new(
+            &strs(&["__error__"]),
+            &[],
+            false,
+            true,
+            None,
+        ));
+        let mut sp = preserve.for_stream(&labels(r#"{app="a"}"#));
+        let e = sp.process(Timestamp::EPOCH, b"{oops", &[]).unwrap();
+        assert_eq!(e.labels.parsed().get("__preserve_error__"), Some("true"));
     }
 }
