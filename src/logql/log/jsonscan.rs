@@ -525,7 +525,11 @@ pub(crate) fn each_key(
                         continue;
                     }
                     if p[lvl].len() >= 2 {
-                        let idx = p[lvl][1..p[lvl].len() - 1].parse::<usize>().unwrap_or(0);
+                        // Go's strconv.Atoi error is ignored: index 0.
+                        let idx = p[lvl]
+                            .get(1..p[lvl].len() - 1)
+                            .and_then(|d| d.parse::<usize>().ok())
+                            .unwrap_or(0);
                         wanted.push((pi, idx));
                     }
                 }

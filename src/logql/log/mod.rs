@@ -39,6 +39,8 @@ mod logfmt;
 mod parsers;
 mod pattern;
 mod pipeline;
+#[cfg(test)]
+mod proptests;
 pub mod regex_simplify;
 
 use std::fmt;

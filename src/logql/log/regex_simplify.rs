@@ -512,7 +512,23 @@ fn simplify1(op: Op, sub: Re, fold: bool) -> Re {
     }
 }
 
+/// Go's repetition rewrite. Only the shapes that can take part in a
+/// simplification are built (`x{0,}`, `x{1,}`, `x{0,1}`, `x{1}`, `x{0}`);
+/// every other count expands into copies that Loki never simplifies, so
+/// they stay opaque instead of being expanded (which could be huge).
 fn simplify_repeat(sub: Re, min: u32, max: Option<u32>, fold: bool) -> Re {
+    match (min, max) {
+        (0, Some(0)) => Re::EmptyMatch { fold: false },
+        (0, None) => simplify1(Op::Star, sub, fold),
+        (1, None) => simplify1(Op::Plus, sub, fold),
+        (1, Some(1)) => sub,
+        (0, Some(1)) => simplify1(Op::Quest, sub, fold),
+        _ => Re::Other,
+    }
+}
+
+#[cfg(test)]
+fn simplify_repeat_expanded(sub: Re, min: u32, max: Option<u32>, fold: bool) -> Re {
     if min == 0 && max == Some(0) {
         return Re::EmptyMatch { fold: false };
     }
@@ -819,6 +835,41 @@ mod tests {
         assert_eq!(line("a{2}"), "regex");
         assert_eq!(line("(?:foo){1}"), r#"contains("foo")"#);
         assert_eq!(line(".{0,}foo"), r#"contains("foo")"#);
+    }
+
+    #[test]
+    fn expanded_repeats_are_never_simplified() {
+        // The full Go expansion of counted repeats, for the counts the
+        // analysis leaves opaque, never yields a simplification.
+        let lit = |s: &str| Re::Literal {
+            runes: s.chars().collect(),
+            fold: false,
+        };
+        let star = Re::Star {
+            sub: Box::new(Re::AnyCharNotNl),
+            fold: false,
+        };
+        for sub in [lit("foo"), star.clone(), Re::EmptyMatch { fold: false }] {
+            for (min, max) in [
+                (2, Some(2)),
+                (2, None),
+                (0, Some(3)),
+                (1, Some(2)),
+                (3, Some(5)),
+            ] {
+                let expanded = simplify_repeat_expanded(sub.clone(), min, max, false);
+                let wrapped = Re::Concat(vec![lit("x"), expanded.clone()]);
+                for re in [expanded, wrapped] {
+                    for label in [false, true] {
+                        let r = loki_simplify(re.clone(), label);
+                        assert!(
+                            r.is_none() || matches!(r, Some(MatchNode::True)),
+                            "{sub:?}{{{min},{max:?}}}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
