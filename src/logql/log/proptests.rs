@@ -10,7 +10,10 @@ use super::convert::{parse_go_duration, parse_go_float, sanitize_label_key};
 use super::*;
 use crate::model::{Labels, Timestamp};
 
-fn run(stage: &mut dyn Stage, line: &[u8]) -> Option<(Vec<(String, String)>, Vec<u8>)> {
+/// The labels and the line after a stage.
+type Outcome = (Vec<(String, String)>, Vec<u8>);
+
+fn run(stage: &mut dyn Stage, line: &[u8]) -> Option<Outcome> {
     let mut b = LabelsBuilder::new(&Labels::empty());
     b.reset();
     let mut scratch = LineScratch::default();
