@@ -25,6 +25,8 @@
 //! the reusable buffers have grown; everything here is `Send` and cheap to
 //! clone so each query worker owns its copy.
 
+#[cfg(test)]
+mod conformance_tests;
 pub mod convert;
 mod decolorize;
 mod drop_keep;
