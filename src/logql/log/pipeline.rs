@@ -102,6 +102,23 @@ impl StreamPipeline {
         line: &'a [u8],
         metadata: &[MetadataPair],
     ) -> Option<ProcessedEntry<'a>> {
+        self.process_with(ts, line, metadata, |_, _| Some(()))
+            .map(|(entry, ())| entry)
+    }
+
+    /// Like [`StreamPipeline::process`], with a `tail` run after the stages
+    /// and before the final labels are computed. The tail sees the label
+    /// state and the final line and may drop the entry (`None`); it is where
+    /// a sample extractor reads and converts an `unwrap` label, sets
+    /// `SampleExtractionErr`, runs the label filters that follow `unwrap`
+    /// and deletes the unwrapped label.
+    pub fn process_with<'a, R>(
+        &'a mut self,
+        ts: Timestamp,
+        line: &'a [u8],
+        metadata: &[MetadataPair],
+        tail: impl FnOnce(&mut LabelsBuilder, &[u8]) -> Option<R>,
+    ) -> Option<(ProcessedEntry<'a>, R)> {
         self.builder.reset();
         self.builder.add_structured_metadata(metadata);
         let mut buf = LineBuf::new(line, &mut self.scratch);
@@ -110,13 +127,17 @@ impl StreamPipeline {
                 return None;
             }
         }
+        let extra = tail(&mut self.builder, buf.as_bytes())?;
         let line_changed = buf.is_changed();
         let labels = self.builder.labels_result();
-        Some(ProcessedEntry {
-            line: buf.into_bytes(),
-            line_changed,
-            labels,
-        })
+        Some((
+            ProcessedEntry {
+                line: buf.into_bytes(),
+                line_changed,
+                labels,
+            },
+            extra,
+        ))
     }
 
     /// The stream's labels.
@@ -263,5 +284,39 @@ mod tests {
         let mut sp = preserve.for_stream(&labels(r#"{app="a"}"#));
         let e = sp.process(Timestamp::EPOCH, b"{oops", &[]).unwrap();
         assert_eq!(e.labels.parsed().get("__preserve_error__"), Some("true"));
+    }
+
+    #[test]
+    fn a_tail_can_extract_samples() {
+        use crate::logql::log::convert::parse_go_float;
+        let mut p = Pipeline::default();
+        p.push(LogfmtParser::new(false, false));
+        let mut sp = p.for_stream(&labels(r#"{app="a"}"#));
+        let unwrap = |lbs: &mut LabelsBuilder, _: &[u8]| {
+            let v = lbs.get("bytes")?;
+            let parsed = parse_go_float(v);
+            lbs.delete("bytes");
+            match parsed {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    lbs.set_error("SampleExtractionErr");
+                    lbs.set_error_details(&e.to_string());
+                    Some(0.0)
+                }
+            }
+        };
+        let (e, v) = sp
+            .process_with(Timestamp::EPOCH, b"bytes=42 x=1", &[], unwrap)
+            .unwrap();
+        assert_eq!(v, 42.0);
+        assert_eq!(e.labels.labels().to_string(), r#"{app="a", x="1"}"#);
+        assert!(
+            sp.process_with(Timestamp::EPOCH, b"x=1", &[], unwrap)
+                .is_none()
+        );
+        let (e, _) = sp
+            .process_with(Timestamp::EPOCH, b"bytes=lots", &[], unwrap)
+            .unwrap();
+        assert_eq!(e.labels.error(), Some("SampleExtractionErr"));
     }
 }
