@@ -54,14 +54,15 @@ impl RegexpParser {
             pattern: pattern.to_string(),
             message,
         };
+        let translated = crate::model::matcher::translate_perl_classes(pattern);
         let parsed = ast::parse::ParserBuilder::new()
             .nest_limit(250)
             .build()
-            .parse(pattern)
+            .parse(&translated)
             .map_err(|e| match e.kind() {
                 ast::ErrorKind::GroupNameDuplicate { .. } => {
                     LogError::DuplicateExtractedLabelName {
-                        name: pattern
+                        name: translated
                             .get(e.span().start.offset..e.span().end.offset)
                             .unwrap_or_default()
                             .to_string(),

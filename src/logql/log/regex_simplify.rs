@@ -92,16 +92,19 @@ pub(crate) fn simplify(pattern: &str, is_label: bool) -> Result<Option<MatchNode
         pattern: pattern.to_string(),
         message,
     };
+    // Go's dialect in Rust's (literal `{`, `\Q…\E`, ASCII Perl classes);
+    // classes stay classes, so the shape is unchanged.
+    let translated = crate::model::matcher::translate_perl_classes(pattern);
     let ast = ast::parse::ParserBuilder::new()
         .nest_limit(250)
         .build()
-        .parse(pattern)
+        .parse(&translated)
         .map_err(|e| invalid(e.kind().to_string()))?;
     // The shape is taken from the AST; make sure the pattern also compiles.
     regex_syntax::ParserBuilder::new()
         .nest_limit(250)
         .build()
-        .parse(&crate::model::matcher::translate_perl_classes(pattern))
+        .parse(&translated)
         .map_err(|e| invalid(e.to_string()))?;
     let mut flags = Flags::default();
     let re = go_simplify(lower(&ast, &mut flags));
@@ -835,6 +838,12 @@ mod tests {
         assert_eq!(line("a{2}"), "regex");
         assert_eq!(line("(?:foo){1}"), r#"contains("foo")"#);
         assert_eq!(line(".{0,}foo"), r#"contains("foo")"#);
+        // A `{` that is not a repetition is a literal, as in Go.
+        assert_eq!(
+            line(r#"{"level":"error""#),
+            r#"contains("{\"level\":\"error\"")"#
+        );
+        assert_eq!(line(r"\Qa.b\E"), r#"contains("a.b")"#);
     }
 
     #[test]
