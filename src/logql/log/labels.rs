@@ -546,9 +546,19 @@ impl LabelsBuilder {
             }
         }
         for (i, a) in self.added.iter().enumerate() {
-            if a.category == LabelCategory::Parsed {
-                f(Ref::Added(i));
+            if a.category != LabelCategory::Parsed {
+                continue;
             }
+            // A parsed label literally named like a set error label would
+            // repeat the name; the error state wins.
+            let name = self.span(a.name);
+            if with_errors
+                && ((name == ERROR_LABEL && !self.err.is_empty())
+                    || (name == ERROR_DETAILS_LABEL && !self.err_details.is_empty()))
+            {
+                continue;
+            }
+            f(Ref::Added(i));
         }
         if with_errors {
             if !self.err.is_empty() {
@@ -570,10 +580,13 @@ impl LabelsBuilder {
         }
         let mut order = std::mem::take(&mut self.order);
         self.collect_order(&mut order, true);
-        order.sort_by(|a, b| self.resolve(*a).0.cmp(self.resolve(*b).0));
-        // A parsed label literally named like an error label would repeat a
-        // name; keep the first.
-        order.dedup_by(|a, b| self.resolve(*a).0 == self.resolve(*b).0);
+        // Unstable: no allocation, and names are unique (see `visit`).
+        order.sort_unstable_by(|a, b| self.resolve(*a).0.cmp(self.resolve(*b).0));
+        debug_assert!(
+            order
+                .windows(2)
+                .all(|w| self.resolve(w[0]).0 != self.resolve(w[1]).0)
+        );
 
         let mut hash_buf = std::mem::take(&mut self.hash_buf);
         hash_buf.clear();
@@ -822,6 +835,22 @@ mod tests {
         assert_eq!(r4.hash(), r1.hash());
         assert_eq!(text(r4.structured_metadata()), r#"{x="1"}"#);
         assert!(r4.parsed().is_empty());
+    }
+
+    #[test]
+    fn an_error_named_parsed_label_yields_to_the_error() {
+        let mut b = LabelsBuilder::new(&lbs(r#"{app="a"}"#));
+        b.reset();
+        b.set_parsed("__error__", "from the line");
+        assert_eq!(
+            text(b.labels_result().labels()),
+            r#"{__error__="from the line", app="a"}"#
+        );
+        b.set_error("JSONParserErr");
+        assert_eq!(
+            text(b.labels_result().labels()),
+            r#"{__error__="JSONParserErr", app="a"}"#
+        );
     }
 
     #[test]
