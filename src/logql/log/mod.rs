@@ -13,7 +13,9 @@
 //!   [`UnpackParser`].
 //! - [`LabelFilter`] (string, number, duration, bytes, `ip()`, and/or),
 //!   [`DropLabels`], [`KeepLabels`], [`Decolorizer`].
-//! - [`Pipeline`] / [`StreamPipeline`]: stages chained per stream.
+//! - [`Pipeline`] / [`StreamPipeline`]: stages chained per stream, with a
+//!   tail hook for sample extraction ([`StreamPipeline::process_with`]) and
+//!   the [`ParserHints`] of metric queries.
 //! - Go-compatible conversions in [`convert`].
 //!
 //! Does not own: the LogQL AST (every stage is built from plain values by the
@@ -132,8 +134,10 @@ pub trait TemplateContext {
 /// One step of a pipeline. `process` returns `false` to drop the entry.
 ///
 /// Implementations never mutate the bytes they are given: a stage that
-/// changes the line writes the new line through [`LineBuf::rewrite`].
-pub trait Stage: StageClone + Send + fmt::Debug {
+/// changes the line writes the new line through [`LineBuf::rewrite`]. They
+/// are `Send + Sync` so a [`Pipeline`] template can be shared between query
+/// workers, each of which clones its own [`StreamPipeline`]s.
+pub trait Stage: StageClone + Send + Sync + fmt::Debug {
     fn process(
         &mut self,
         ts: Timestamp,
@@ -239,6 +243,16 @@ impl<'a> LineBuf<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pipelines_cross_threads() {
+        fn shareable<T: Send + Sync>() {}
+        fn sendable<T: Send>() {}
+        shareable::<Pipeline>();
+        shareable::<LabelsResult>();
+        sendable::<StreamPipeline>();
+        sendable::<LabelsBuilder>();
+    }
 
     #[test]
     fn line_buf_rewrites_without_touching_the_original() {
