@@ -410,9 +410,16 @@ impl LabelsBuilder {
 
     /// Adds the entry's structured metadata (call right after `reset`).
     pub fn add_structured_metadata(&mut self, pairs: &[MetadataPair]) {
-        for p in pairs {
-            let name = p.name_str();
-            let value = p.value_str();
+        self.add_structured_metadata_pairs(pairs.iter().map(|p| (p.name_str(), p.value_str())));
+    }
+
+    /// Adds structured metadata given as name/value pairs (as decoded
+    /// blocks yield them), without building `MetadataPair`s.
+    pub fn add_structured_metadata_pairs<'m>(
+        &mut self,
+        pairs: impl Iterator<Item = (&'m str, &'m str)>,
+    ) {
+        for (name, value) in pairs {
             if self.stream_has(name) || name == ERROR_LABEL || name == ERROR_DETAILS_LABEL {
                 self.add(LabelCategory::StructuredMetadata, name, value);
             } else {

@@ -102,8 +102,13 @@ impl StreamPipeline {
         line: &'a [u8],
         metadata: &[MetadataPair],
     ) -> Option<ProcessedEntry<'a>> {
-        self.process_with(ts, line, metadata, |_, _| Some(()))
-            .map(|(entry, ())| entry)
+        self.process_with(
+            ts,
+            line,
+            metadata.iter().map(|m| (m.name_str(), m.value_str())),
+            |_, _| Some(()),
+        )
+        .map(|(entry, ())| entry)
     }
 
     /// Like [`StreamPipeline::process`], with a `tail` run after the stages
@@ -112,15 +117,16 @@ impl StreamPipeline {
     /// a sample extractor reads and converts an `unwrap` label, sets
     /// `SampleExtractionErr`, runs the label filters that follow `unwrap`
     /// and deletes the unwrapped label.
-    pub fn process_with<'a, R>(
+    pub fn process_with<'a, 'm, R>(
         &'a mut self,
         ts: Timestamp,
         line: &'a [u8],
-        metadata: &[MetadataPair],
+        metadata: impl IntoIterator<Item = (&'m str, &'m str)>,
         tail: impl FnOnce(&mut LabelsBuilder, &[u8]) -> Option<R>,
     ) -> Option<(ProcessedEntry<'a>, R)> {
         self.builder.reset();
-        self.builder.add_structured_metadata(metadata);
+        self.builder
+            .add_structured_metadata_pairs(metadata.into_iter());
         let mut buf = LineBuf::new(line, &mut self.scratch);
         for stage in &mut self.stages {
             if !stage.process(ts, &mut buf, &mut self.builder) {
@@ -306,16 +312,16 @@ mod tests {
             }
         };
         let (e, v) = sp
-            .process_with(Timestamp::EPOCH, b"bytes=42 x=1", &[], unwrap)
+            .process_with(Timestamp::EPOCH, b"bytes=42 x=1", [], unwrap)
             .unwrap();
         assert_eq!(v, 42.0);
         assert_eq!(e.labels.labels().to_string(), r#"{app="a", x="1"}"#);
         assert!(
-            sp.process_with(Timestamp::EPOCH, b"x=1", &[], unwrap)
+            sp.process_with(Timestamp::EPOCH, b"x=1", [], unwrap)
                 .is_none()
         );
         let (e, _) = sp
-            .process_with(Timestamp::EPOCH, b"bytes=lots", &[], unwrap)
+            .process_with(Timestamp::EPOCH, b"bytes=lots", [], unwrap)
             .unwrap();
         assert_eq!(e.labels.error(), Some("SampleExtractionErr"));
     }
