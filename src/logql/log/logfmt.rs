@@ -57,6 +57,19 @@ enum ValueRef {
     Buf,
 }
 
+/// Visits the key/value pairs of a logfmt line in order, as go-logfmt's
+/// decoder scans them (quoted values unescaped), until `visit` returns
+/// `false` or the line ends. Used outside queries (ingest level detection).
+pub fn for_each_pair(line: &[u8], mut visit: impl FnMut(&[u8], &[u8]) -> bool) {
+    let mut d = Decoder::default();
+    d.reset(line);
+    while !d.eol() && d.scan_keyval(line) {
+        if !visit(d.key(line), d.value(line)) {
+            return;
+        }
+    }
+}
+
 /// The logfmt decoder.
 #[derive(Clone, Debug, Default)]
 struct Decoder {

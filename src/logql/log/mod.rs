@@ -39,7 +39,7 @@ mod jsonscan;
 mod label_filter;
 mod labels;
 mod line_filter;
-mod logfmt;
+pub mod logfmt;
 mod parsers;
 mod pattern;
 mod pipeline;
