@@ -117,17 +117,18 @@ pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
     values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
 }
 
-/// Prometheus' `extrapolatedRate`, as Loki's `rate_counter` uses it: counter
-/// resets are added back, the result is extrapolated towards the window
-/// edges. Fewer than two samples give 0. Timestamps work in milliseconds.
+/// Prometheus' `extrapolatedRate`, exactly as Loki's `rate_counter` runs
+/// it: counter resets are added back and the result extrapolated towards the
+/// window edges. Loki feeds it sample timestamps in nanoseconds while the
+/// function takes the range in milliseconds; the mixed units are reproduced
+/// so the figures match Loki's. Fewer than two samples give 0.
 pub fn extrapolated_rate(samples: &[Point], range_ns: i64, is_counter: bool, is_rate: bool) -> f64 {
     if samples.len() < 2 {
         return 0.0;
     }
-    let ms = |ns: i64| ns.div_euclid(1_000_000);
     let (first, last) = (samples[0], samples[samples.len() - 1]);
-    let range_start = ms(first.ts) - ms(range_ns);
-    let range_end = ms(last.ts);
+    let range_start = first.ts - range_ns / 1_000_000;
+    let range_end = last.ts;
     let mut result = last.v - first.v;
     if is_counter {
         let mut last_value = 0.0;
@@ -138,9 +139,9 @@ pub fn extrapolated_rate(samples: &[Point], range_ns: i64, is_counter: bool, is_
             last_value = p.v;
         }
     }
-    let mut duration_to_start = (ms(first.ts) - range_start) as f64 / 1000.0;
-    let duration_to_end = (range_end - ms(last.ts)) as f64 / 1000.0;
-    let sampled_interval = (ms(last.ts) - ms(first.ts)) as f64 / 1000.0;
+    let mut duration_to_start = (first.ts - range_start) as f64 / 1000.0;
+    let duration_to_end = (range_end - last.ts) as f64 / 1000.0;
+    let sampled_interval = (last.ts - first.ts) as f64 / 1000.0;
     let average_between = sampled_interval / (samples.len() - 1) as f64;
     if is_counter && result > 0.0 && first.v >= 0.0 {
         let duration_to_zero = sampled_interval * (first.v / result);
@@ -150,16 +151,8 @@ pub fn extrapolated_rate(samples: &[Point], range_ns: i64, is_counter: bool, is_
     }
     let threshold = average_between * 1.1;
     let mut extrapolate_to = sampled_interval;
-    extrapolate_to += if duration_to_start < threshold {
-        duration_to_start
-    } else {
-        average_between / 2.0
-    };
-    extrapolate_to += if duration_to_end < threshold {
-        duration_to_end
-    } else {
-        average_between / 2.0
-    };
+    extrapolate_to += if duration_to_start < threshold { duration_to_start } else { average_between / 2.0 };
+    extrapolate_to += if duration_to_end < threshold { duration_to_end } else { average_between / 2.0 };
     result *= extrapolate_to / sampled_interval;
     if is_rate {
         result /= range_ns as f64 / 1e9;
