@@ -106,9 +106,11 @@ fn is_json(line: &[u8]) -> bool {
     t.starts_with('{') && t.ends_with('}')
 }
 
-/// Loki 3.8's keyword search: the first of these words that occurs on its
-/// own (no letter, digit or `_` on either side, at its first occurrence) in
-/// the lower-cased line.
+/// Loki 3.8's keyword search: the first of these words (in this order) that
+/// occurs on its own — no letter, digit or `_` on either side — anywhere in
+/// the lower-cased line. (Checked against every level in the conformance
+/// answers: `"msg":"request errored",..."type":"Error"` is `error`, an ANSI
+/// `\x1b[32minfo` is not `info`.)
 fn level_from_keywords(line: &[u8]) -> &'static str {
     const PATTERNS: [(&str, &str); 9] = [
         ("trace", "trace"),
@@ -133,10 +135,9 @@ fn level_from_keywords(line: &[u8]) -> &'static str {
         }
     };
     for (word, level) in PATTERNS {
-        if let Some(pos) = memchr::memmem::find(lower, word.as_bytes())
-            && boundary(pos.checked_sub(1))
-            && boundary(Some(pos + word.len()))
-        {
+        let bounded = memchr::memmem::find_iter(lower, word.as_bytes())
+            .any(|pos| boundary(pos.checked_sub(1)) && boundary(Some(pos + word.len())));
+        if bounded {
             return level;
         }
     }

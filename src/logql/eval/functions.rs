@@ -151,8 +151,16 @@ pub fn extrapolated_rate(samples: &[Point], range_ns: i64, is_counter: bool, is_
     }
     let threshold = average_between * 1.1;
     let mut extrapolate_to = sampled_interval;
-    extrapolate_to += if duration_to_start < threshold { duration_to_start } else { average_between / 2.0 };
-    extrapolate_to += if duration_to_end < threshold { duration_to_end } else { average_between / 2.0 };
+    extrapolate_to += if duration_to_start < threshold {
+        duration_to_start
+    } else {
+        average_between / 2.0
+    };
+    extrapolate_to += if duration_to_end < threshold {
+        duration_to_end
+    } else {
+        average_between / 2.0
+    };
     result *= extrapolate_to / sampled_interval;
     if is_rate {
         result /= range_ns as f64 / 1e9;
