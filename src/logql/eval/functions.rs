@@ -120,8 +120,9 @@ pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
 
 /// Prometheus' `extrapolatedRate`, as Loki's `rate_counter` runs it:
 /// counter resets are added back and the result is extrapolated towards the
-/// edges of the window `(window_end - range, window_end]`, in milliseconds.
-/// Fewer than two samples give 0.
+/// edges of the window `(window_end - range, window_end]`, with nanosecond
+/// timestamps (which reproduces Loki's figures to the last digit). Fewer than
+/// two samples give 0.
 pub fn extrapolated_rate(
     samples: &[Point],
     range_ns: i64,
@@ -132,10 +133,9 @@ pub fn extrapolated_rate(
     if samples.len() < 2 {
         return 0.0;
     }
-    let ms = |ns: i64| ns.div_euclid(1_000_000);
+    let secs = |ns: i64| ns as f64 / 1e9;
     let (first, last) = (samples[0], samples[samples.len() - 1]);
-    let range_end = ms(window_end_ns);
-    let range_start = range_end - ms(range_ns);
+    let (range_start, range_end) = (window_end_ns - range_ns, window_end_ns);
     let mut result = last.v - first.v;
     if is_counter {
         let mut last_value = 0.0;
@@ -146,9 +146,9 @@ pub fn extrapolated_rate(
             last_value = p.v;
         }
     }
-    let mut duration_to_start = (ms(first.ts) - range_start) as f64 / 1000.0;
-    let duration_to_end = (range_end - ms(last.ts)) as f64 / 1000.0;
-    let sampled_interval = (ms(last.ts) - ms(first.ts)) as f64 / 1000.0;
+    let mut duration_to_start = secs(first.ts - range_start);
+    let duration_to_end = secs(range_end - last.ts);
+    let sampled_interval = secs(last.ts - first.ts);
     let average_between = sampled_interval / (samples.len() - 1) as f64;
     if is_counter && result > 0.0 && first.v >= 0.0 {
         let duration_to_zero = sampled_interval * (first.v / result);
