@@ -147,27 +147,26 @@ pub fn extrapolated_rate(
         }
     }
     let mut duration_to_start = secs(first.ts - range_start);
-    let duration_to_end = secs(range_end - last.ts);
+    let mut duration_to_end = secs(range_end - last.ts);
     let sampled_interval = secs(last.ts - first.ts);
     let average_between = sampled_interval / (samples.len() - 1) as f64;
+    // Prometheus 3: a sample "close enough" (within 110% of the average
+    // spacing) to an edge extrapolates all the way to it, otherwise by half
+    // the average spacing; a counter never extrapolates below zero.
+    let threshold = average_between * 1.1;
+    if duration_to_start >= threshold {
+        duration_to_start = average_between / 2.0;
+    }
     if is_counter && result > 0.0 && first.v >= 0.0 {
         let duration_to_zero = sampled_interval * (first.v / result);
         if duration_to_zero < duration_to_start {
             duration_to_start = duration_to_zero;
         }
     }
-    let threshold = average_between * 1.1;
-    let mut extrapolate_to = sampled_interval;
-    extrapolate_to += if duration_to_start < threshold {
-        duration_to_start
-    } else {
-        average_between / 2.0
-    };
-    extrapolate_to += if duration_to_end < threshold {
-        duration_to_end
-    } else {
-        average_between / 2.0
-    };
+    if duration_to_end >= threshold {
+        duration_to_end = average_between / 2.0;
+    }
+    let extrapolate_to = sampled_interval + duration_to_start + duration_to_end;
     result *= extrapolate_to / sampled_interval;
     if is_rate {
         result /= range_ns as f64 / 1e9;
@@ -249,5 +248,24 @@ mod tests {
         ];
         let v = range_value(RangeOp::RateCounter, &p, range, 1_793_527_800_000_000_000);
         assert!((v - 0.006323953495822544).abs() < 1e-15, "{v}");
+        // range_agg-023 again, another series: counter 1,2,1,4,4,3,2,4,1,4,4
+        // whose zero point falls inside the half-spacing extrapolation.
+        let ts = [
+            1_793_527_285_244_974_847i64,
+            1_793_527_367_275_980_437,
+            1_793_527_367_784_507_077,
+            1_793_527_379_080_869_661,
+            1_793_527_381_882_413_185,
+            1_793_527_413_955_384_612,
+            1_793_527_424_383_450_436,
+            1_793_527_432_588_327_590,
+            1_793_527_446_792_100_006,
+            1_793_527_506_903_417_192,
+            1_793_527_662_259_359_699,
+        ];
+        let vs = [1.0, 2.0, 1.0, 4.0, 4.0, 3.0, 2.0, 4.0, 1.0, 4.0, 4.0];
+        let p: Vec<Point> = ts.iter().zip(vs).map(|(&ts, v)| Point { ts, v }).collect();
+        let v = range_value(RangeOp::RateCounter, &p, range, 1_793_527_800_000_000_000);
+        assert!((v - 0.029333333333333336).abs() < 1e-15, "{v}");
     }
 }
