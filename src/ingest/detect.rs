@@ -90,7 +90,7 @@ fn level_from_line(line: &[u8], level_fields: &[String]) -> &'static str {
     let value: Option<Cow<'_, [u8]>> = if is_json(line) {
         json_level(line, level_fields, 2).map(|s| Cow::Owned(s.into_bytes()))
     } else if line.contains(&b'=') {
-        logfmt_value(line, level_fields).map(Cow::Borrowed)
+        logfmt_value(line, level_fields).map(Cow::Owned)
     } else {
         return level_from_keywords(line);
     };
@@ -106,34 +106,42 @@ fn is_json(line: &[u8]) -> bool {
     t.starts_with('{') && t.ends_with('}')
 }
 
+/// Loki 3.8's keyword search: the first of these words (in this order) that
+/// occurs on its own — no letter, digit or `_` on either side — anywhere in
+/// the lower-cased line. (Checked against every level in the conformance
+/// answers: `"msg":"request errored",..."type":"Error"` is `error`, an ANSI
+/// `\x1b[32minfo` is not `info`.)
 fn level_from_keywords(line: &[u8]) -> &'static str {
-    let has = |needles: &[&str]| {
-        needles
-            .iter()
-            .any(|n| memchr::memmem::find(line, n.as_bytes()).is_some())
+    const PATTERNS: [(&str, &str); 9] = [
+        ("trace", "trace"),
+        ("debug", "debug"),
+        ("fatal", "fatal"),
+        ("critical", "critical"),
+        ("error", "error"),
+        ("err", "error"),
+        ("warning", "warn"),
+        ("warn", "warn"),
+        ("info", "info"),
+    ];
+    let lower = String::from_utf8_lossy(line).to_lowercase();
+    let lower = lower.as_bytes();
+    // Go looks at single bytes as runes: a byte >= 0x80 is a Latin-1 letter or not.
+    let boundary = |pos: Option<usize>| match pos.and_then(|p| lower.get(p)) {
+        None => true,
+        Some(&b) => {
+            !(b.is_ascii_alphanumeric()
+                || b == b'_'
+                || (b >= 0x80 && char::from(b).is_alphabetic()))
+        }
     };
-    if has(&["info:", "INFO:", "[info]", "[INFO]", "info", "INFO"]) {
-        "info"
-    } else if has(&["err:", "ERR:", "[err]", "[ERR]", "[error]", "[ERROR]"]) {
-        "error"
-    } else if has(&[
-        "warn:",
-        "WARN:",
-        "[warn]",
-        "[WARN]",
-        "[warning]",
-        "[WARNING]",
-        "warning",
-        "WARNING",
-    ]) {
-        "warn"
-    } else if has(&["critical:", "CRITICAL:", "[critical]", "[CRITICAL]"]) {
-        "critical"
-    } else if has(&["debug:", "DEBUG:", "[debug]", "[DEBUG]", "debug", "DEBUG"]) {
-        "debug"
-    } else {
-        "unknown"
+    for (word, level) in PATTERNS {
+        let bounded = memchr::memmem::find_iter(lower, word.as_bytes())
+            .any(|pos| boundary(pos.checked_sub(1)) && boundary(Some(pos + word.len())));
+        if bounded {
+            return level;
+        }
     }
+    "unknown"
 }
 
 /// The first string value, in document order, whose key is one of `fields`,
@@ -260,67 +268,19 @@ impl<'de> de::Deserialize<'de> for StringOnly {
 
 /// The value of the first key (in `hints` priority order, compared
 /// case-insensitively) of a logfmt line.
-fn logfmt_value<'a>(line: &'a [u8], hints: &[String]) -> Option<&'a [u8]> {
-    let mut best: Option<(usize, &'a [u8])> = None;
-    for (key, value) in logfmt_pairs(line) {
+fn logfmt_value(line: &[u8], hints: &[String]) -> Option<Vec<u8>> {
+    let mut best: Option<(usize, Vec<u8>)> = None;
+    crate::logql::log::logfmt::for_each_pair(line, |key, value| {
         let key = String::from_utf8_lossy(key);
         if let Some(pos) = hints.iter().position(|h| h.eq_ignore_ascii_case(&key))
-            && best.is_none_or(|(p, _)| pos < p)
+            && best.as_ref().is_none_or(|(p, _)| pos < *p)
         {
-            best = Some((pos, value));
-            if pos == 0 {
-                break;
-            }
+            best = Some((pos, value.to_vec()));
+            return pos != 0;
         }
-    }
+        true
+    });
     best.map(|(_, v)| v)
-}
-
-// TEMPORARY until the pipeline library's logfmt decoder lands: a minimal
-// go-logfmt key/value scan (keys up to '=' or space; values bare or quoted).
-fn logfmt_pairs(line: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        loop {
-            while i < line.len() && line[i] <= b' ' {
-                i += 1;
-            }
-            if i >= line.len() {
-                return None;
-            }
-            let ks = i;
-            while i < line.len() && line[i] > b' ' && line[i] != b'=' && line[i] != b'"' {
-                i += 1;
-            }
-            let key = &line[ks..i];
-            if i < line.len() && line[i] == b'=' {
-                i += 1;
-                if i < line.len() && line[i] == b'"' {
-                    i += 1;
-                    let vs = i;
-                    while i < line.len() && line[i] != b'"' {
-                        if line[i] == b'\\' {
-                            i += 1;
-                        }
-                        i += 1;
-                    }
-                    let v = &line[vs..i.min(line.len())];
-                    i += 1;
-                    return Some((key, v));
-                }
-                let vs = i;
-                while i < line.len() && line[i] > b' ' {
-                    i += 1;
-                }
-                return Some((key, &line[vs..i]));
-            }
-            if key.is_empty() {
-                i += 1;
-                continue;
-            }
-            return Some((key, &line[i..i]));
-        }
-    })
 }
 
 #[cfg(test)]

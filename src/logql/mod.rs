@@ -2,5 +2,6 @@
 //! the log pipeline stages, the template engine, and evaluation.
 
 pub mod eval;
+pub mod log;
 pub mod result;
 pub mod template;

@@ -137,22 +137,37 @@ pub fn go_bytes_regex(pattern: &str) -> Result<regex::bytes::Regex, regex::Error
     regex::bytes::Regex::new(&translate_perl_classes(pattern))
 }
 
-/// Rewrites the Perl classes `\d \D \w \W \s \S` (and word boundaries) into
-/// their ASCII-only RE2 meanings; leaves everything else untouched.
+/// Rewrites a Go RE2 pattern into the Rust `regex` dialect: the Perl
+/// classes `\d \D \w \W \s \S` (and word boundaries) get their ASCII-only
+/// RE2 meanings, a `{` that does not start a valid counted repetition is a
+/// literal (as in Go), and `\Q…\E` quotes its text. Everything else is left
+/// untouched.
 pub fn translate_perl_classes(pattern: &str) -> String {
-    if !pattern.contains('\\') {
+    if !pattern.contains(['\\', '{']) {
         return pattern.to_string();
     }
     let mut out = String::with_capacity(pattern.len() + 16);
     let mut in_class = false;
-    let mut chars = pattern.chars().peekable();
     let mut class_start = false;
-    while let Some(c) = chars.next() {
+    let mut i = 0;
+    while let Some(c) = pattern[i..].chars().next() {
+        i += c.len_utf8();
         if c == '\\' {
-            let Some(n) = chars.next() else {
+            let Some(n) = pattern[i..].chars().next() else {
                 out.push('\\');
                 break;
             };
+            i += n.len_utf8();
+            if n == 'Q' && !in_class {
+                let rest = &pattern[i..];
+                let (lit, after) = match rest.find("\\E") {
+                    Some(end) => (&rest[..end], end + 2),
+                    None => (rest, rest.len()),
+                };
+                out.push_str(&regex_syntax::escape(lit));
+                i += after;
+                continue;
+            }
             let ascii = match n {
                 'd' => Some(("[0-9]", "0-9")),
                 'D' => Some(("[^0-9]", "")),
@@ -190,15 +205,44 @@ pub fn translate_perl_classes(pattern: &str) -> String {
             in_class = true;
             class_start = true;
             out.push(c);
-            if chars.peek() == Some(&'^') {
+            if pattern[i..].starts_with('^') {
                 out.push('^');
-                chars.next();
+                i += 1;
             }
+            continue;
+        }
+        if c == '{' && !is_go_repeat(&pattern[i..]) {
+            out.push_str("\\{");
             continue;
         }
         out.push(c);
     }
     out
+}
+
+/// Whether the text after a `{` completes a counted repetition as Go's
+/// `parseRepeat` reads it: `n}`, `n,}` or `n,m}`, numbers without leading
+/// zeros.
+fn is_go_repeat(after_brace: &str) -> bool {
+    fn int(s: &str) -> Option<&str> {
+        let len = s.bytes().take_while(u8::is_ascii_digit).count();
+        if len == 0 || (len >= 2 && s.starts_with('0')) {
+            return None;
+        }
+        Some(&s[len..])
+    }
+    let Some(rest) = int(after_brace) else {
+        return false;
+    };
+    let rest = match rest.strip_prefix(',') {
+        None => rest,
+        Some(r) if r.starts_with('}') => r,
+        Some(r) => match int(r) {
+            Some(r) => r,
+            None => return false,
+        },
+    };
+    rest.starts_with('}')
 }
 
 /// `a|b|c` (optionally wrapped in one group) → `["a","b","c"]` when every
@@ -263,6 +307,32 @@ mod tests {
         assert!(r.is_match("a foo b") && !r.is_match("afoob"));
         let r = go_regex(r"[]a]+", true).unwrap();
         assert!(r.is_match("]a"));
+    }
+
+    #[test]
+    fn go_literal_braces_and_quoting() {
+        // A `{` that does not start a counted repetition is a literal in Go.
+        for (p, hay) in [
+            ("{", "{"),
+            ("a{", "a{"),
+            ("a{b}", "a{b}"),
+            (r#"\{"level""#, r#"{"level""#),
+            (r#"{"level""#, r#"x{"level":1}"#),
+            ("x{1,2", "x{1,2"),
+            ("a{,3}", "a{,3}"),
+            ("a{01}", "a{01}"),
+        ] {
+            let r = go_regex(p, false).unwrap_or_else(|e| panic!("{p}: {e}"));
+            assert!(r.is_match(hay), "{p} on {hay}");
+        }
+        let r = go_regex("a{2}", true).unwrap();
+        assert!(r.is_match("aa") && !r.is_match("a{2}"));
+        let r = go_regex("x{1,}y{0,1}", true).unwrap();
+        assert!(r.is_match("xxy") && r.is_match("x"));
+        let r = go_regex(r"\Q.*+\Ez", true).unwrap();
+        assert!(r.is_match(".*+z") && !r.is_match("aaz"));
+        let r = go_regex(r"[{]\Q", true).unwrap();
+        assert!(r.is_match("{"));
     }
 
     #[test]

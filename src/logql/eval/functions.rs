@@ -34,14 +34,15 @@ pub enum RangeOp {
 }
 
 /// The value of `op` over `samples` (sorted by time, non-empty unless the
-/// op is defined on empty input). `range_ns` is the window length.
-pub fn range_value(op: RangeOp, samples: &[Point], range_ns: i64) -> f64 {
+/// op is defined on empty input) of the window `(window_end - range,
+/// window_end]`.
+pub fn range_value(op: RangeOp, samples: &[Point], range_ns: i64, window_end_ns: i64) -> f64 {
     let secs = range_ns as f64 / 1e9;
     match op {
         RangeOp::Count => samples.len() as f64,
         RangeOp::Rate { unwrapped: false } => samples.len() as f64 / secs,
         RangeOp::Rate { unwrapped: true } | RangeOp::BytesRate => sum(samples) / secs,
-        RangeOp::RateCounter => extrapolated_rate(samples, range_ns, true, true),
+        RangeOp::RateCounter => extrapolated_rate(samples, range_ns, window_end_ns, true, true),
         RangeOp::Bytes | RangeOp::Sum => sum(samples),
         RangeOp::Avg => avg(samples),
         RangeOp::Min => samples
@@ -117,17 +118,24 @@ pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
     values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
 }
 
-/// Prometheus' `extrapolatedRate`, as Loki's `rate_counter` uses it: counter
-/// resets are added back, the result is extrapolated towards the window
-/// edges. Fewer than two samples give 0. Timestamps work in milliseconds.
-pub fn extrapolated_rate(samples: &[Point], range_ns: i64, is_counter: bool, is_rate: bool) -> f64 {
+/// Prometheus' `extrapolatedRate`, as Loki's `rate_counter` runs it:
+/// counter resets are added back and the result is extrapolated towards the
+/// edges of the window `(window_end - range, window_end]`, with nanosecond
+/// timestamps (which reproduces Loki's figures to the last digit). Fewer than
+/// two samples give 0.
+pub fn extrapolated_rate(
+    samples: &[Point],
+    range_ns: i64,
+    window_end_ns: i64,
+    is_counter: bool,
+    is_rate: bool,
+) -> f64 {
     if samples.len() < 2 {
         return 0.0;
     }
-    let ms = |ns: i64| ns.div_euclid(1_000_000);
+    let secs = |ns: i64| ns as f64 / 1e9;
     let (first, last) = (samples[0], samples[samples.len() - 1]);
-    let range_start = ms(first.ts) - ms(range_ns);
-    let range_end = ms(last.ts);
+    let (range_start, range_end) = (window_end_ns - range_ns, window_end_ns);
     let mut result = last.v - first.v;
     if is_counter {
         let mut last_value = 0.0;
@@ -138,28 +146,27 @@ pub fn extrapolated_rate(samples: &[Point], range_ns: i64, is_counter: bool, is_
             last_value = p.v;
         }
     }
-    let mut duration_to_start = (ms(first.ts) - range_start) as f64 / 1000.0;
-    let duration_to_end = (range_end - ms(last.ts)) as f64 / 1000.0;
-    let sampled_interval = (ms(last.ts) - ms(first.ts)) as f64 / 1000.0;
+    let mut duration_to_start = secs(first.ts - range_start);
+    let mut duration_to_end = secs(range_end - last.ts);
+    let sampled_interval = secs(last.ts - first.ts);
     let average_between = sampled_interval / (samples.len() - 1) as f64;
+    // Prometheus 3: a sample "close enough" (within 110% of the average
+    // spacing) to an edge extrapolates all the way to it, otherwise by half
+    // the average spacing; a counter never extrapolates below zero.
+    let threshold = average_between * 1.1;
+    if duration_to_start >= threshold {
+        duration_to_start = average_between / 2.0;
+    }
     if is_counter && result > 0.0 && first.v >= 0.0 {
         let duration_to_zero = sampled_interval * (first.v / result);
         if duration_to_zero < duration_to_start {
             duration_to_start = duration_to_zero;
         }
     }
-    let threshold = average_between * 1.1;
-    let mut extrapolate_to = sampled_interval;
-    extrapolate_to += if duration_to_start < threshold {
-        duration_to_start
-    } else {
-        average_between / 2.0
-    };
-    extrapolate_to += if duration_to_end < threshold {
-        duration_to_end
-    } else {
-        average_between / 2.0
-    };
+    if duration_to_end >= threshold {
+        duration_to_end = average_between / 2.0;
+    }
+    let extrapolate_to = sampled_interval + duration_to_start + duration_to_end;
     result *= extrapolate_to / sampled_interval;
     if is_rate {
         result /= range_ns as f64 / 1e9;
@@ -184,48 +191,81 @@ mod tests {
     fn basic_aggregations() {
         let p = pts(&[(1, 2.0), (2, 4.0), (3, 9.0)]);
         let r = 60_000_000_000;
-        assert_eq!(range_value(RangeOp::Count, &p, r), 3.0);
-        assert_eq!(range_value(RangeOp::Rate { unwrapped: false }, &p, r), 0.05);
+        assert_eq!(range_value(RangeOp::Count, &p, r, 0), 3.0);
         assert_eq!(
-            range_value(RangeOp::Rate { unwrapped: true }, &p, r),
+            range_value(RangeOp::Rate { unwrapped: false }, &p, r, 0),
+            0.05
+        );
+        assert_eq!(
+            range_value(RangeOp::Rate { unwrapped: true }, &p, r, 0),
             15.0 / 60.0
         );
-        assert_eq!(range_value(RangeOp::Sum, &p, r), 15.0);
-        assert_eq!(range_value(RangeOp::Avg, &p, r), 5.0);
-        assert_eq!(range_value(RangeOp::Min, &p, r), 2.0);
-        assert_eq!(range_value(RangeOp::Max, &p, r), 9.0);
-        assert_eq!(range_value(RangeOp::First, &p, r), 2.0);
-        assert_eq!(range_value(RangeOp::Last, &p, r), 9.0);
-        assert!((range_value(RangeOp::Stdvar, &p, r) - 8.666666666666666).abs() < 1e-12);
-        assert_eq!(range_value(RangeOp::Quantile(0.5), &p, r), 4.0);
-        assert_eq!(range_value(RangeOp::Quantile(0.75), &p, r), 6.5);
+        assert_eq!(range_value(RangeOp::Sum, &p, r, 0), 15.0);
+        assert_eq!(range_value(RangeOp::Avg, &p, r, 0), 5.0);
+        assert_eq!(range_value(RangeOp::Min, &p, r, 0), 2.0);
+        assert_eq!(range_value(RangeOp::Max, &p, r, 0), 9.0);
+        assert_eq!(range_value(RangeOp::First, &p, r, 0), 2.0);
+        assert_eq!(range_value(RangeOp::Last, &p, r, 0), 9.0);
+        assert!((range_value(RangeOp::Stdvar, &p, r, 0) - 8.666666666666666).abs() < 1e-12);
+        assert_eq!(range_value(RangeOp::Quantile(0.5), &p, r, 0), 4.0);
+        assert_eq!(range_value(RangeOp::Quantile(0.75), &p, r, 0), 6.5);
         assert_eq!(
-            range_value(RangeOp::Quantile(-1.0), &p, r),
+            range_value(RangeOp::Quantile(-1.0), &p, r, 0),
             f64::NEG_INFINITY
         );
-        assert_eq!(range_value(RangeOp::Quantile(2.0), &p, r), f64::INFINITY);
+        assert_eq!(range_value(RangeOp::Quantile(2.0), &p, r, 0), f64::INFINITY);
         assert!(quantile(0.5, &mut []).is_nan());
         let inf = pts(&[(1, f64::INFINITY), (2, 1.0)]);
-        assert_eq!(range_value(RangeOp::Avg, &inf, r), f64::INFINITY);
+        assert_eq!(range_value(RangeOp::Avg, &inf, r, 0), f64::INFINITY);
     }
 
     #[test]
-    fn rate_counter_extrapolates_and_handles_resets() {
+    fn rate_counter_extrapolates_like_loki() {
+        let range = 600_000_000_000;
         assert_eq!(
-            extrapolated_rate(&pts(&[(10, 5.0)]), 60_000_000_000, true, true),
+            extrapolated_rate(&pts(&[(10, 5.0)]), range, range, true, true),
             0.0
         );
-        // Counter going 0,10,20 over 20s in a 60s window.
-        let p = pts(&[(40, 0.0), (50, 10.0), (60, 20.0)]);
-        let v = extrapolated_rate(&p, 60_000_000_000, true, true);
-        assert!(v > 0.0);
-        // A reset adds the value before it back.
-        let reset = pts(&[(40, 10.0), (50, 20.0), (60, 5.0)]);
-        let no_reset = pts(&[(40, 10.0), (50, 20.0), (60, 25.0)]);
-        let (a, b) = (
-            extrapolated_rate(&reset, 60_000_000_000, true, false),
-            extrapolated_rate(&no_reset, 60_000_000_000, true, false),
-        );
-        assert_eq!(a, b);
+        // Loki's answer in conformance case range_agg-023: counter 3,3,1,3
+        // (one reset) in the window (10:00, 10:10].
+        let p = vec![
+            Point {
+                ts: 1_793_527_368_277_632_378,
+                v: 3.0,
+            },
+            Point {
+                ts: 1_793_527_461_678_385_291,
+                v: 3.0,
+            },
+            Point {
+                ts: 1_793_527_513_576_983_305,
+                v: 1.0,
+            },
+            Point {
+                ts: 1_793_527_761_422_991_960,
+                v: 3.0,
+            },
+        ];
+        let v = range_value(RangeOp::RateCounter, &p, range, 1_793_527_800_000_000_000);
+        assert!((v - 0.006323953495822544).abs() < 1e-15, "{v}");
+        // range_agg-023 again, another series: counter 1,2,1,4,4,3,2,4,1,4,4
+        // whose zero point falls inside the half-spacing extrapolation.
+        let ts = [
+            1_793_527_285_244_974_847i64,
+            1_793_527_367_275_980_437,
+            1_793_527_367_784_507_077,
+            1_793_527_379_080_869_661,
+            1_793_527_381_882_413_185,
+            1_793_527_413_955_384_612,
+            1_793_527_424_383_450_436,
+            1_793_527_432_588_327_590,
+            1_793_527_446_792_100_006,
+            1_793_527_506_903_417_192,
+            1_793_527_662_259_359_699,
+        ];
+        let vs = [1.0, 2.0, 1.0, 4.0, 4.0, 3.0, 2.0, 4.0, 1.0, 4.0, 4.0];
+        let p: Vec<Point> = ts.iter().zip(vs).map(|(&ts, v)| Point { ts, v }).collect();
+        let v = range_value(RangeOp::RateCounter, &p, range, 1_793_527_800_000_000_000);
+        assert!((v - 0.029333333333333336).abs() < 1e-15, "{v}");
     }
 }
