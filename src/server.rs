@@ -12,6 +12,9 @@ use crate::ingest::{Appended, Distributor, IngestSink, SinkError};
 use crate::limits::Overrides;
 use crate::model::{Entry, Labels, TenantId};
 use crate::store::chunk::Codec;
+use crate::store::compactor::clock::SystemClock;
+use crate::store::compactor::retention::RetentionLimits;
+use crate::store::compactor::{Compactor, CompactorSettings};
 use crate::store::head::HeadConfig;
 use crate::store::object::ObjectStorage;
 use crate::store::{Store, StoreConfig, StoreError};
@@ -43,6 +46,13 @@ impl IngestSink for StoreSink {
 
     fn active_streams(&self, tenant: &TenantId) -> usize {
         self.0.active_streams(tenant)
+    }
+
+    fn admit(&self, _tenant: &TenantId) -> Result<(), SinkError> {
+        self.0.admit().map_err(|e| SinkError {
+            retryable: e.is_retryable(),
+            message: e.to_string(),
+        })
     }
 
     fn append(
@@ -87,6 +97,16 @@ pub fn store_config(config: &Config) -> StoreConfig {
     }
 }
 
+pub fn compactor_settings(config: &Config) -> CompactorSettings {
+    CompactorSettings {
+        retention_enabled: config.compactor.retention_enabled,
+        delete_delay: config.compactor.retention_delete_delay,
+        delete_cancel_period: config.compactor.delete_request_cancel_period,
+        dry_run: config.compactor.dry_run,
+        max_merges: 1000,
+    }
+}
+
 /// Runs lokal until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> Result<(), ServerError> {
     let config = Arc::new(config);
@@ -104,7 +124,15 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         elapsed = ?started.elapsed(),
         "storage open"
     );
-    let background = store.start(config.ingester.flush_check_period);
+    let mut background = store.start(config.ingester.flush_check_period);
+    let compactor = Arc::new(Compactor::new(
+        store.clone(),
+        overrides.clone() as Arc<dyn RetentionLimits>,
+        api::delete::delete_query_parser(),
+        Arc::new(SystemClock),
+        compactor_settings(&config),
+    ));
+    background.push(compactor.start(config.compactor.compaction_interval));
     let distributor = Arc::new(Distributor::new(
         Arc::new(StoreSink(store.clone())),
         overrides.clone(),

@@ -6,6 +6,7 @@
 //! never do blocking work on the async threads: decoding, ingest and query
 //! evaluation run on blocking threads.
 
+pub mod delete;
 pub mod encode;
 pub mod params;
 pub mod push;
@@ -149,6 +150,13 @@ pub fn router(state: SharedState) -> Router {
         .route("/ready", get(ready))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
         .route("/flush", get(flush).post(flush))
+        .route(
+            "/loki/api/v1/delete",
+            post(delete::add)
+                .put(delete::add)
+                .get(delete::list)
+                .delete(delete::cancel),
+        )
         .layer(DefaultBodyLimit::max(push_decode::MAX_RECV_BYTES))
         .with_state(state)
 }

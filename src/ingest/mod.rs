@@ -84,6 +84,11 @@ pub struct Appended {
 pub trait IngestSink: Send + Sync {
     fn has_stream(&self, tenant: &TenantId, labels: &Labels) -> bool;
     fn active_streams(&self, tenant: &TenantId) -> usize;
+    /// Whether storage takes writes now (the head's memory limit); asked
+    /// once per request before any stream is appended.
+    fn admit(&self, _tenant: &TenantId) -> Result<(), SinkError> {
+        Ok(())
+    }
     /// Appends entries to the stream's head and the WAL (blocking).
     fn append(
         &self,
@@ -209,6 +214,11 @@ impl Distributor {
         let lines: usize = valid.iter().map(|s| s.entries.len()).sum();
         let bytes: usize = valid.iter().map(|s| s.bytes).sum();
         if lines > 0 {
+            // Before the rate limits, so a refused request spends no tokens.
+            self.sink.admit(tenant).map_err(|e| PushError::Storage {
+                message: e.message,
+                retryable: e.retryable,
+            })?;
             self.check_limits(tenant, &limits, &valid, lines, bytes)?;
         }
 
