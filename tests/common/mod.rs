@@ -2,6 +2,8 @@
 //! ephemeral port with a temporary data directory, and talks HTTP to it.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod weed;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
