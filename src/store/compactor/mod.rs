@@ -566,6 +566,12 @@ impl Compactor {
             })
             .await?;
 
+        // Writers of days nobody writes to any more hold threads and memory.
+        let index = store.index.clone();
+        tokio::task::spawn_blocking(move || index.close_idle_writers(Duration::from_secs(300)))
+            .await
+            .map_err(|e| CompactorError::Task(e.to_string()))?;
+
         let c = &store.compactor_counters;
         c.chunks_deleted
             .fetch_add(deleted.len() as u64, Ordering::Relaxed);
