@@ -163,3 +163,36 @@ fn invalid_values_are_reported() {
         .unwrap_err();
     assert!(e.to_string().contains("24h"), "{e}");
 }
+
+#[test]
+fn head_memory_limit_cache_and_compactor_keys() {
+    let c = load(
+        "ingester: {max_head_memory: 64MB}\ncompactor: {delete_max_interval: 1h, delete_request_cancel_period: 10m}\n",
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.ingester.max_head_memory, 64_000_000);
+    assert_eq!(c.compactor.delete_max_interval, Duration::from_secs(3600));
+    assert_eq!(
+        c.compactor.delete_request_cancel_period,
+        Duration::from_secs(600)
+    );
+    assert_eq!(
+        c.storage.chunk_cache_bytes, 0,
+        "the page cache serves local chunks"
+    );
+    let d = load("").unwrap().config;
+    assert_eq!(d.ingester.max_head_memory, DEFAULT_MAX_HEAD_MEMORY);
+    let s3 = load(
+        "common: {storage: {s3: {bucketnames: b, endpoint: 'http://x:1'}}}\nchunk_store_config: {chunk_cache_config: {embedded_cache: {max_size_mb: 10}}}\n",
+    )
+    .unwrap()
+    .config;
+    assert_eq!(s3.storage.chunk_cache_bytes, 10 << 20);
+    let bad =
+        load("limits_config: {retention_stream: [{selector: '{app=~\".*\"}', period: 48h}]}\n");
+    assert!(
+        matches!(&bad, Err(ConfigError::Invalid(m)) if m.contains("retention_stream selector")),
+        "{bad:?}"
+    );
+}
