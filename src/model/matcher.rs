@@ -138,9 +138,12 @@ pub fn go_bytes_regex(pattern: &str) -> Result<regex::bytes::Regex, regex::Error
 }
 
 /// Rewrites the Perl classes `\d \D \w \W \s \S` (and word boundaries) into
-/// their ASCII-only RE2 meanings; leaves everything else untouched.
+/// their ASCII-only RE2 meanings, and escapes a `{` that does not start a
+/// repetition (`{2}`, `{2,}`, `{2,5}`): RE2 reads such a brace as a literal
+/// (`{foo}`, `a{`, `{,5}`) where the Rust engine rejects it. Leaves everything
+/// else untouched.
 pub fn translate_perl_classes(pattern: &str) -> String {
-    if !pattern.contains('\\') {
+    if !pattern.contains(['\\', '{']) {
         return pattern.to_string();
     }
     let mut out = String::with_capacity(pattern.len() + 16);
@@ -186,6 +189,10 @@ pub fn translate_perl_classes(pattern: &str) -> String {
             out.push(c);
             continue;
         }
+        if c == '{' && !starts_repetition(chars.clone()) {
+            out.push_str("\\{");
+            continue;
+        }
         if c == '[' {
             in_class = true;
             class_start = true;
@@ -199,6 +206,21 @@ pub fn translate_perl_classes(pattern: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// Whether the text after a `{` is a repetition count `n}`, `n,}` or `n,m}`.
+fn starts_repetition(rest: impl Iterator<Item = char>) -> bool {
+    let mut digits = 0;
+    let mut comma = false;
+    for c in rest {
+        match c {
+            '0'..='9' => digits += 1,
+            ',' if !comma && digits > 0 => comma = true,
+            '}' => return digits > 0,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// `a|b|c` (optionally wrapped in one group) → `["a","b","c"]` when every
@@ -263,6 +285,13 @@ mod tests {
         assert!(r.is_match("a foo b") && !r.is_match("afoob"));
         let r = go_regex(r"[]a]+", true).unwrap();
         assert!(r.is_match("]a"));
+        // RE2 reads a brace that is not a repetition as a literal.
+        let r = go_regex(r"{foo}", true).unwrap();
+        assert!(r.is_match("{foo}"));
+        let r = go_regex(r"a{,5}b{", true).unwrap();
+        assert!(r.is_match("a{,5}b{"));
+        let r = go_regex(r"a{2}[{]", true).unwrap();
+        assert!(r.is_match("aa{") && !r.is_match("a{"));
     }
 
     #[test]
