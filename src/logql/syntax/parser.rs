@@ -41,7 +41,7 @@ pub const MAX_QUERY_BYTES: usize = 131_072;
 
 /// The deepest nesting (parentheses, function calls, operator trees) the
 /// parser accepts.
-pub const MAX_NESTING: usize = 256;
+pub const MAX_NESTING: usize = 128;
 
 pub(crate) const EMPTY_MATCHERS: &str = "queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will";
 
@@ -260,6 +260,18 @@ fn go_type_name(log: &LogExpr) -> &'static str {
     } else {
         "*syntax.PipelineExpr"
     }
+}
+
+/// What precedes the inner expression of a vector aggregation.
+struct VectorHead<'a> {
+    op: VectorOp,
+    start: usize,
+    op_end: usize,
+    grouping: Option<Grouping>,
+    /// The `k` of `topk(k, ...)` (any operation, checked later).
+    param: Option<&'a str>,
+    /// A NUMBER that starts the inner expression.
+    literal: Option<Token<'a>>,
 }
 
 struct Parser<'a> {
@@ -525,15 +537,7 @@ impl<'a> Parser<'a> {
     fn parse_unary(&mut self) -> Result<Node, ParseError> {
         let tok = self.peek_tok()?;
         match tok {
-            Tok::OpenBrace => {
-                let log = self.parse_log_expr()?;
-                let span = log.span;
-                Ok(Node {
-                    value: Value::Log(log),
-                    span,
-                    depth: 1,
-                })
-            }
+            Tok::OpenBrace => self.parse_log_node(),
             Tok::OpenParen => {
                 self.bump()?;
                 let inner = self.parse_expr(0)?;
@@ -549,7 +553,19 @@ impl<'a> Parser<'a> {
         }
     }
 
+    #[inline(never)]
+    fn parse_log_node(&mut self) -> Result<Node, ParseError> {
+        let log = self.parse_log_expr()?;
+        let span = log.span;
+        Ok(Node {
+            value: Value::Log(log),
+            span,
+            depth: 1,
+        })
+    }
+
     /// `NUMBER`, `+NUMBER`, `-NUMBER`.
+    #[inline(never)]
     fn parse_literal(&mut self) -> Result<Node, ParseError> {
         let first = self.bump()?;
         if first.tok == Tok::Number {
@@ -559,6 +575,7 @@ impl<'a> Parser<'a> {
         Ok(literal_node(&number, first.start, first.tok == Tok::Sub))
     }
 
+    #[inline(never)]
     fn parse_vector(&mut self) -> Result<Node, ParseError> {
         let start = self.bump()?.start;
         self.expect(Tok::OpenParen, &[Tok::OpenParen])?;
@@ -583,6 +600,11 @@ impl<'a> Parser<'a> {
         let start = self.bump()?.start;
         self.expect(Tok::OpenParen, &[Tok::OpenParen])?;
         let inner = self.parse_expr(0)?;
+        self.finish_label_replace(start, inner)
+    }
+
+    #[inline(never)]
+    fn finish_label_replace(&mut self, start: usize, inner: Node) -> Result<Node, ParseError> {
         if let Value::Log(_) = inner.value {
             return Err(self.error_here(&[]));
         }
@@ -632,7 +654,24 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// `op [grouping] ( [k,] expr ) [grouping]`. Split in three so that
+    /// the frame that recurses into the inner expression stays small.
     fn parse_vector_aggregation(&mut self) -> Result<Node, ParseError> {
+        let head = self.parse_vector_head()?;
+        let inner = match self.take_leading_literal(&head) {
+            Some(literal) => {
+                self.enter()?;
+                let node = self.parse_binary_rest(literal, 0)?;
+                self.leave();
+                node
+            }
+            None => self.parse_expr(0)?,
+        };
+        self.finish_vector_aggregation(head, inner)
+    }
+
+    #[inline(never)]
+    fn parse_vector_head(&mut self) -> Result<VectorHead<'a>, ParseError> {
         let op_token = self.bump()?;
         let Some(op) = vector_op(op_token.tok) else {
             return Err(self.unexpected(&op_token, &[]));
@@ -644,23 +683,41 @@ impl<'a> Parser<'a> {
         } else {
             self.expect(Tok::OpenParen, &[Tok::OpenParen, Tok::By, Tok::Without])?;
         }
-        let mut param: Option<&'a str> = None;
-        let inner = if self.peek_tok()? == Tok::Number {
+        let mut head = VectorHead {
+            op,
+            start: op_token.start,
+            op_end: op_token.end,
+            grouping,
+            param: None,
+            literal: None,
+        };
+        if self.peek_tok()? == Tok::Number {
             let number = self.bump()?;
             if self.peek_tok()? == Tok::Comma {
                 self.bump()?;
-                param = Some(number.text);
-                self.parse_expr(0)?
+                head.param = Some(number.text);
             } else {
-                let lit = literal_node(&number, number.start, false);
-                self.enter()?;
-                let node = self.parse_binary_rest(lit, 0)?;
-                self.leave();
-                node
+                head.literal = Some(number);
             }
-        } else {
-            self.parse_expr(0)?
-        };
+        }
+        Ok(head)
+    }
+
+    /// A NUMBER right after `op(` that is not `k,` starts the inner expression.
+    fn take_leading_literal(&self, head: &VectorHead<'a>) -> Option<Node> {
+        head.literal.as_ref().map(|n| literal_node(n, n.start, false))
+    }
+
+    #[inline(never)]
+    fn finish_vector_aggregation(&mut self, head: VectorHead<'a>, inner: Node) -> Result<Node, ParseError> {
+        let VectorHead {
+            op,
+            start,
+            op_end,
+            mut grouping,
+            param,
+            ..
+        } = head;
         if let Value::Log(_) = inner.value {
             return Err(self.error_here(&[]));
         }
@@ -668,7 +725,7 @@ impl<'a> Parser<'a> {
         if grouping.is_none() && matches!(self.peek_tok()?, Tok::By | Tok::Without) {
             grouping = Some(self.parse_grouping()?);
         }
-        let span = Span::new(op_token.start, self.last_end);
+        let span = Span::new(start, self.last_end);
         let depth = inner.depth + 1;
         self.check_depth(depth)?;
         let name = op.as_str();
@@ -695,7 +752,7 @@ impl<'a> Parser<'a> {
         let grouping = grouping.unwrap_or(Grouping {
             without: false,
             labels: Vec::new(),
-            span: Span::new(op_token.end, op_token.end),
+            span: Span::new(op_end, op_end),
         });
         let own_error = own_error.or_else(|| {
             (matches!(op, VectorOp::Sort | VectorOp::SortDesc) && !grouping.labels.is_empty())
@@ -717,6 +774,7 @@ impl<'a> Parser<'a> {
         Ok(Node { value, span, depth })
     }
 
+    #[inline(never)]
     fn parse_range_aggregation(&mut self) -> Result<Node, ParseError> {
         let op_token = self.bump()?;
         let Some(op) = range_op(op_token.tok) else {
@@ -1334,9 +1392,14 @@ impl<'a> Parser<'a> {
                 self.expect(Tok::CloseParen, &[])?;
                 return Ok(inner);
             }
-            Tok::Identifier => {}
-            _ => return Err(self.error_here(&[Tok::Identifier, Tok::OpenParen])),
+            Tok::Identifier => self.parse_label_filter_leaf(),
+            _ => Err(self.error_here(&[Tok::Identifier, Tok::OpenParen])),
         }
+    }
+
+    /// `name op value`.
+    #[inline(never)]
+    fn parse_label_filter_leaf(&mut self) -> Result<(LabelFilter, u32), ParseError> {
         let name = self.bump()?;
         let op_tok = self.peek_tok()?;
         let label = name.text.to_string();

@@ -31,7 +31,7 @@ pub fn go_regex_error(pattern: &str) -> Option<String> {
         .build()
         .parse(&translated);
     let err = match parsed {
-        Ok(ast) => return repeat_count_error(&ast, &translated).map(|e| go_error("invalid repeat count", &e)),
+        Ok(ast) => return repetition_error(&ast, &translated),
         Err(err) => err,
     };
     let span = err.span();
@@ -80,8 +80,9 @@ fn go_error(code: &str, expr: &str) -> String {
     format!("error parsing regexp: {code}: `{expr}`")
 }
 
-/// RE2 rejects repetition counts above 1000.
-fn repeat_count_error(ast: &Ast, src: &str) -> Option<String> {
+/// Repetitions RE2 rejects and regex-syntax accepts: counts above 1000
+/// (`a{1001}`) and stacked operators (`a**`).
+fn repetition_error(ast: &Ast, src: &str) -> Option<String> {
     let mut found = None;
     let _ = ast::visit(ast, RepeatVisitor { src, found: &mut found });
     found
@@ -100,6 +101,17 @@ impl ast::Visitor for RepeatVisitor<'_, '_> {
         Ok(())
     }
 
+    fn visit_pre(&mut self, ast: &Ast) -> Result<(), ()> {
+        if let Ast::Repetition(rep) = ast
+            && let Ast::Repetition(inner) = &*rep.ast
+            && self.found.is_none()
+        {
+            let text = &self.src[inner.op.span.start.offset..rep.op.span.end.offset];
+            *self.found = Some(go_error("invalid nested repetition operator", text));
+        }
+        Ok(())
+    }
+
     fn visit_post(&mut self, ast: &Ast) -> Result<(), ()> {
         if let Ast::Repetition(rep) = ast
             && let ast::RepetitionKind::Range(range) = &rep.op.kind
@@ -111,7 +123,8 @@ impl ast::Visitor for RepeatVisitor<'_, '_> {
             };
             if (min > 1000 || max > 1000 || max < min) && self.found.is_none() {
                 let span = rep.op.span;
-                *self.found = Some(self.src[span.start.offset..span.end.offset].to_string());
+                let text = &self.src[span.start.offset..span.end.offset];
+                *self.found = Some(go_error("invalid repeat count", text));
             }
         }
         Ok(())
