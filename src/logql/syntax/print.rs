@@ -11,7 +11,10 @@
 //! - a byte size that humanize would round prints exactly (`1024B`, not
 //!   `1.0kB`), and zero prints `0kB` (Loki's `0B` lexes as a bad binary
 //!   literal);
-//! - `ignoring () group_left` keeps its modifiers (Loki drops them);
+//! - `ignoring () group_left` keeps its modifiers (Loki drops them), and a
+//!   bare `group_left` before a parenthesised operand prints as
+//!   `group_left ()` (else the operand would read as its label list);
+//! - `vector(x)` prints more than six decimals when `x` needs them;
 //! - a regex label filter whose value holds control characters is
 //!   double-quoted even when Loki would use backticks.
 
@@ -278,10 +281,25 @@ pub(crate) fn format_literal(v: f64) -> String {
     }
 }
 
+/// `vector()`'s argument: Go's `%f` (`1.000000`) when that is exact,
+/// otherwise the shortest exact digits (Loki would round to 6 decimals).
+fn format_vector_value(v: f64) -> String {
+    let fixed = format!("{v:.6}");
+    if golang::parse_float(&fixed) == Ok(v) {
+        fixed
+    } else {
+        golang::format_float_f(v)
+    }
+}
+
 /// The operator text of a binary operation with its modifiers, as Loki's
 /// `BinOpExpr.String()` writes it (`/ on (a,b) group_left (c)`, with Loki's
 /// trailing space when there is no group modifier).
 fn binary_op_text(e: &BinaryOp, label_sep: &str) -> String {
+    // A bare `group_left` followed by `(` would read the right-hand side as
+    // its label list, so it gets an explicit empty list there.
+    let rhs_opens_paren = matches!(&e.rhs, SampleExpr::BinaryOp(_))
+        || matches!(&e.rhs, SampleExpr::Literal(l) if !l.value.is_finite());
     let mut op = e.op.as_str().to_string();
     if e.return_bool {
         op.push_str(" bool");
@@ -294,6 +312,8 @@ fn binary_op_text(e: &BinaryOp, label_sep: &str) -> String {
     };
     if !m.include.is_empty() {
         group = format!("{group} ({})", m.include.join(label_sep));
+    } else if m.card != Cardinality::OneToOne && rhs_opens_paren {
+        group.push_str(" ()");
     }
     if m.on || !m.labels.is_empty() || m.card != Cardinality::OneToOne {
         let on = if m.on { "on" } else { "ignoring" };
@@ -333,7 +353,7 @@ impl Display for SampleExpr {
             }
             SampleExpr::BinaryOp(e) => write!(f, "({} {} {})", e.lhs, binary_op_text(e, ","), e.rhs),
             SampleExpr::Literal(l) => f.write_str(&format_literal(l.value)),
-            SampleExpr::Vector(v) => write!(f, "vector({:.6})", v.value),
+            SampleExpr::Vector(v) => write!(f, "vector({})", format_vector_value(v.value)),
             SampleExpr::LabelReplace(e) => write!(
                 f,
                 "label_replace({},{},{},{},{})",
