@@ -151,9 +151,11 @@ impl LogExpr {
     pub fn has_filter(&self) -> bool {
         self.pipeline.iter().any(|s| match s {
             Stage::LabelFilter(_) => true,
-            Stage::LineFilter(f) => !(matches!(f.op, LineFilterOp::Contains | LineFilterOp::Regex)
-                && f.values.len() == 1
-                && f.values[0].value.is_empty()),
+            Stage::LineFilter(f) => {
+                !(matches!(f.op, LineFilterOp::Contains | LineFilterOp::Regex)
+                    && f.values.len() == 1
+                    && f.values[0].value.is_empty())
+            }
             _ => false,
         })
     }
@@ -780,7 +782,10 @@ impl VectorOp {
 
     /// Operations written `op(k, expr)`.
     pub fn takes_param(self) -> bool {
-        matches!(self, VectorOp::Topk | VectorOp::Bottomk | VectorOp::ApproxTopk)
+        matches!(
+            self,
+            VectorOp::Topk | VectorOp::Bottomk | VectorOp::ApproxTopk
+        )
     }
 }
 
@@ -922,7 +927,8 @@ pub struct Literal {
 
 impl PartialEq for Literal {
     fn eq(&self, other: &Literal) -> bool {
-        (self.value.is_nan() && other.value.is_nan()) || self.value.to_bits() == other.value.to_bits()
+        (self.value.is_nan() && other.value.is_nan())
+            || self.value.to_bits() == other.value.to_bits()
     }
 }
 
@@ -952,14 +958,38 @@ mod tests {
 
     #[test]
     fn spans_never_affect_equality() {
-        let a = Literal { value: 1.0, span: Span::new(0, 1) };
-        let b = Literal { value: 1.0, span: Span::new(5, 9) };
+        let a = Literal {
+            value: 1.0,
+            span: Span::new(0, 1),
+        };
+        let b = Literal {
+            value: 1.0,
+            span: Span::new(5, 9),
+        };
         assert_eq!(a, b);
         assert!(!a.span.same_position(b.span));
-        assert_ne!(a, Literal { value: 2.0, span: Span::new(0, 1) });
-        let nan = Literal { value: f64::NAN, span: Span::default() };
+        assert_ne!(
+            a,
+            Literal {
+                value: 2.0,
+                span: Span::new(0, 1)
+            }
+        );
+        let nan = Literal {
+            value: f64::NAN,
+            span: Span::default(),
+        };
         assert_eq!(nan.clone(), nan);
-        assert_ne!(Literal { value: -0.0, span: Span::default() }, Literal { value: 0.0, span: Span::default() });
+        assert_ne!(
+            Literal {
+                value: -0.0,
+                span: Span::default()
+            },
+            Literal {
+                value: 0.0,
+                span: Span::default()
+            }
+        );
     }
 
     #[test]
@@ -987,10 +1017,18 @@ mod tests {
     fn helpers_find_matchers_and_filters() {
         let m = Matcher::new("app", MatchOp::Eq, "api").unwrap();
         let log = LogExpr {
-            selector: Selector { matchers: vec![m.clone()], matcher_spans: vec![Span::default()], span: Span::default() },
+            selector: Selector {
+                matchers: vec![m.clone()],
+                matcher_spans: vec![Span::default()],
+                span: Span::default(),
+            },
             pipeline: vec![Stage::LineFilter(LineFilter {
                 op: LineFilterOp::Contains,
-                values: vec![LineFilterValue { value: String::new(), ip: false, span: Span::default() }],
+                values: vec![LineFilterValue {
+                    value: String::new(),
+                    ip: false,
+                    span: Span::default(),
+                }],
                 span: Span::default(),
             })],
             span: Span::default(),

@@ -13,7 +13,10 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/conformance/cases.jsonl");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/conformance/cases.jsonl"
+    );
     let text = std::fs::read_to_string(path).expect("conformance cases");
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -51,7 +54,9 @@ fn corpus_queries_parse_or_fail_as_in_loki() {
     for case in &cases {
         let is_query = case.endpoint.ends_with("/query") || case.endpoint.ends_with("/query_range");
         let result: Result<String, String> = if is_query {
-            parse(&case.query).map(|e| e.to_string()).map_err(|e| e.to_string())
+            parse(&case.query)
+                .map(|e| e.to_string())
+                .map_err(|e| e.to_string())
         } else {
             parse_matchers(&case.query, false)
                 .map(|m| format!("{m:?}"))
@@ -60,11 +65,19 @@ fn corpus_queries_parse_or_fail_as_in_loki() {
         match (is_parse_rejection(case), result) {
             (true, Err(got)) => {
                 if Some(got.as_str()) != case.body.as_deref() {
-                    failures.push(format!("{}: {:?}\n   got: {got}\n  want: {:?}", case.id, case.query, case.body));
+                    failures.push(format!(
+                        "{}: {:?}\n   got: {got}\n  want: {:?}",
+                        case.id, case.query, case.body
+                    ));
                 }
             }
-            (true, Ok(_)) => failures.push(format!("{}: {:?} parsed, Loki rejected it: {:?}", case.id, case.query, case.body)),
-            (false, Err(got)) => failures.push(format!("{}: {:?} rejected: {got}", case.id, case.query)),
+            (true, Ok(_)) => failures.push(format!(
+                "{}: {:?} parsed, Loki rejected it: {:?}",
+                case.id, case.query, case.body
+            )),
+            (false, Err(got)) => {
+                failures.push(format!("{}: {:?} rejected: {got}", case.id, case.query))
+            }
             (false, Ok(printed)) if is_query => {
                 let again = parse(&printed);
                 let original = parse(&case.query);
@@ -78,7 +91,12 @@ fn corpus_queries_parse_or_fail_as_in_loki() {
             (false, Ok(_)) => {}
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -143,7 +143,10 @@ mod tests {
             e.to_string(),
             "parse error : stage '| label_format a=b,a=c' : multiple label name 'a'"
         );
-        let e = ParseError::plain(ParseErrorKind::NotMatchers, "only label matchers are supported");
+        let e = ParseError::plain(
+            ParseErrorKind::NotMatchers,
+            "only label matchers are supported",
+        );
         assert_eq!(e.to_string(), "only label matchers are supported");
         assert!(!e.is_parse_error());
     }

@@ -33,7 +33,12 @@ const NANOS_PER_MILLI: i64 = 1_000_000;
 /// e.g. `strconv.ParseFloat: parsing "0x10": invalid syntax`.
 pub fn parse_float(s: &str) -> Result<f64, String> {
     let syntax = || format!("strconv.ParseFloat: parsing {}: invalid syntax", quote(s));
-    let range = || format!("strconv.ParseFloat: parsing {}: value out of range", quote(s));
+    let range = || {
+        format!(
+            "strconv.ParseFloat: parsing {}: value out of range",
+            quote(s)
+        )
+    };
     let (neg, body) = match s.as_bytes().first() {
         Some(b'+') => (false, &s[1..]),
         Some(b'-') => (true, &s[1..]),
@@ -44,7 +49,13 @@ pub fn parse_float(s: &str) -> Result<f64, String> {
     }
     let lower = body.to_ascii_lowercase();
     match lower.as_str() {
-        "inf" | "infinity" => return Ok(if neg { f64::NEG_INFINITY } else { f64::INFINITY }),
+        "inf" | "infinity" => {
+            return Ok(if neg {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            });
+        }
         "nan" => return Ok(f64::NAN),
         _ => {}
     }
@@ -55,7 +66,9 @@ pub fn parse_float(s: &str) -> Result<f64, String> {
     let value = if clean.len() > 2 && (clean.starts_with("0x") || clean.starts_with("0X")) {
         parse_hex_float(&clean[2..]).ok_or_else(syntax)?
     } else {
-        let valid = clean.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+        let valid = clean
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
         if !valid || !clean.bytes().any(|b| b.is_ascii_digit()) {
             return Err(syntax());
         }
@@ -77,7 +90,7 @@ fn underscore_ok(s: &str) -> bool {
     if b.len() >= 2 && b[0] == b'0' && matches!(b[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
         i = 2;
         saw = b'0';
-        hex = b[1].to_ascii_lowercase() == b'x';
+        hex = b[1].eq_ignore_ascii_case(&b'x');
     }
     while i < b.len() {
         let c = b[i];
@@ -123,7 +136,10 @@ fn parse_hex_float(s: &str) -> Option<f64> {
 pub fn parse_int(s: &str) -> Result<i64, String> {
     let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("strconv.Atoi: parsing {}: invalid syntax", quote(s)));
+        return Err(format!(
+            "strconv.Atoi: parsing {}: invalid syntax",
+            quote(s)
+        ));
     }
     s.parse::<i64>()
         .map_err(|_| format!("strconv.Atoi: parsing {}: value out of range", quote(s)))
@@ -380,7 +396,7 @@ pub fn format_prom_duration(ns: i64) -> String {
         ("ms", 1, false),
     ];
     for (unit, mult, exact) in units {
-        if exact && ms % mult != 0 {
+        if exact && !ms.is_multiple_of(mult) {
             continue;
         }
         let v = ms / mult;
@@ -607,7 +623,10 @@ mod tests {
             parse_prom_duration("1.5h"),
             Err(r#"unknown unit "." in duration "1.5h""#.to_string())
         );
-        assert_eq!(parse_prom_duration(""), Err("empty duration string".to_string()));
+        assert_eq!(
+            parse_prom_duration(""),
+            Err("empty duration string".to_string())
+        );
         assert_eq!(
             parse_prom_duration("1000y"),
             Err("duration out of range".to_string())
@@ -647,8 +666,21 @@ mod tests {
         assert_eq!(format_bytes(5_000_000), "5.0MB");
         assert_eq!(format_bytes(9), "9B");
         assert_eq!(format_bytes(1024), "1024B", "1.0kB would read back as 1000");
-        assert_eq!(format_bytes(5_000_000_000_000_000_000), "5000000000000000000B");
-        for b in [0u64, 1, 999, 1000, 1500, 2560, 123_456_789, 1 << 62, 5_000_000_000_000_000_000] {
+        assert_eq!(
+            format_bytes(5_000_000_000_000_000_000),
+            "5000000000000000000B"
+        );
+        for b in [
+            0u64,
+            1,
+            999,
+            1000,
+            1500,
+            2560,
+            123_456_789,
+            1 << 62,
+            5_000_000_000_000_000_000,
+        ] {
             assert_eq!(parse_bytes(&format_bytes(b)), Some(b), "{b}");
         }
     }

@@ -324,7 +324,7 @@ enum Raw {
     Int,
     Float,
     Str,
-    RawStr,
+    Backquoted,
     Char,
     Other(char),
 }
@@ -353,9 +353,20 @@ impl<'a> Lexer<'a> {
         line_col(self.src, offset)
     }
 
-    fn error_at(&self, start: usize, end: usize, line_valid: bool, msg: impl Into<String>) -> ParseError {
+    fn error_at(
+        &self,
+        start: usize,
+        end: usize,
+        line_valid: bool,
+        msg: impl Into<String>,
+    ) -> ParseError {
         let (line, col) = self.line_col(start);
-        ParseError::at(if line_valid { line } else { 0 }, col, Span::new(start, end), msg)
+        ParseError::at(
+            if line_valid { line } else { 0 },
+            col,
+            Span::new(start, end),
+            msg,
+        )
     }
 
     fn char_at(&self, pos: usize) -> Option<char> {
@@ -383,11 +394,15 @@ impl<'a> Lexer<'a> {
                 }
                 Raw::Eof => return Ok(token(Tok::Eof, TokenValue::None, true, start)),
                 Raw::Int | Raw::Float => {
-                    if let Some((d, end)) = self.try_suffix(start, is_duration_rune, golang::parse_loki_duration) {
+                    if let Some((d, end)) =
+                        self.try_suffix(start, is_duration_rune, golang::parse_loki_duration)
+                    {
                         self.pos = end;
                         return Ok(token(Tok::Duration, TokenValue::Duration(d), false, end));
                     }
-                    if let Some((b, end)) = self.try_suffix(start, is_bytes_rune, golang::parse_bytes) {
+                    if let Some((b, end)) =
+                        self.try_suffix(start, is_bytes_rune, golang::parse_bytes)
+                    {
                         self.pos = end;
                         return Ok(token(Tok::Bytes, TokenValue::Bytes(b), false, end));
                     }
@@ -395,8 +410,9 @@ impl<'a> Lexer<'a> {
                 }
                 Raw::Other('-') => {
                     if self.char_at(self.pos) == Some('-') {
-                        let flag: NomResult<'a> = take_while(|c: char| c.is_alphabetic() || c == '-')
-                            .parse(&self.src[self.pos..]);
+                        let flag: NomResult<'a> =
+                            take_while(|c: char| c.is_alphabetic() || c == '-')
+                                .parse(&self.src[self.pos..]);
                         if let Ok((_, rest)) = flag {
                             let end = self.pos + rest.len();
                             if FLAGS.contains(&&self.src[start..end]) {
@@ -405,7 +421,9 @@ impl<'a> Lexer<'a> {
                             }
                         }
                     }
-                    if let Some((d, end)) = self.try_suffix(start, is_duration_rune, golang::parse_loki_duration) {
+                    if let Some((d, end)) =
+                        self.try_suffix(start, is_duration_rune, golang::parse_loki_duration)
+                    {
                         self.pos = end;
                         return Ok(token(Tok::Duration, TokenValue::Duration(d), false, end));
                     }
@@ -415,7 +433,7 @@ impl<'a> Lexer<'a> {
                         .map_err(|msg| self.error_at(start, self.pos, true, msg))?;
                     return Ok(token(Tok::Str, TokenValue::Str(value), true, self.pos));
                 }
-                Raw::RawStr => {
+                Raw::Backquoted => {
                     let value = Cow::Borrowed(&text[1..text.len() - 1]);
                     return Ok(token(Tok::Str, TokenValue::Str(value), true, self.pos));
                 }
@@ -423,7 +441,12 @@ impl<'a> Lexer<'a> {
                     let rest = &self.src[self.pos..];
                     let Some(close) = rest.find(']') else {
                         let end = self.src.len();
-                        return Err(self.error_at(start, end, false, "missing closing ']' in duration"));
+                        return Err(self.error_at(
+                            start,
+                            end,
+                            false,
+                            "missing closing ']' in duration",
+                        ));
                     };
                     let end = self.pos + close + 1;
                     let d = golang::parse_prom_duration(&rest[..close])
@@ -435,7 +458,11 @@ impl<'a> Lexer<'a> {
             }
             // Function names, keywords, punctuation and identifiers.
             if let Some(tok) = lookup(FUNCTIONS, text) {
-                let tok = if self.is_function(self.pos) { tok } else { Tok::Identifier };
+                let tok = if self.is_function(self.pos) {
+                    tok
+                } else {
+                    Tok::Identifier
+                };
                 return Ok(token(tok, TokenValue::None, true, self.pos));
             }
             if let Some(next) = self.char_at(self.pos) {
@@ -455,12 +482,14 @@ impl<'a> Lexer<'a> {
     fn scan(&mut self) -> Result<(Raw, usize), ParseError> {
         loop {
             let rest = &self.src[self.pos..];
-            let ws: NomResult<'a> = take_while(|c| matches!(c, ' ' | '\t' | '\n' | '\r')).parse(rest);
+            let ws: NomResult<'a> =
+                take_while(|c| matches!(c, ' ' | '\t' | '\n' | '\r')).parse(rest);
             if let Ok((after, _)) = ws {
                 self.pos = self.src.len() - after.len();
             }
             let rest = &self.src[self.pos..];
-            let line_comment: NomResult<'a> = preceded(tag("//"), take_till(|c| c == '\n')).parse(rest);
+            let line_comment: NomResult<'a> =
+                preceded(tag("//"), take_till(|c| c == '\n')).parse(rest);
             if let Ok((after, _)) = line_comment {
                 self.pos = self.src.len() - after.len();
                 continue;
@@ -474,7 +503,12 @@ impl<'a> Lexer<'a> {
                     }
                     Err(_) => {
                         let start = self.pos;
-                        return Err(self.error_at(start, self.src.len(), true, "comment not terminated"));
+                        return Err(self.error_at(
+                            start,
+                            self.src.len(),
+                            true,
+                            "comment not terminated",
+                        ));
                     }
                 }
             }
@@ -488,13 +522,16 @@ impl<'a> Lexer<'a> {
             return Err(self.error_at(start, start + 1, true, "invalid character NUL"));
         }
         if c == '_' || is_letter(c) {
-            let ident: NomResult<'a> = take_while(|c: char| c == '_' || is_letter(c) || is_digit(c))
-                .parse(&self.src[start..]);
+            let ident: NomResult<'a> =
+                take_while(|c: char| c == '_' || is_letter(c) || is_digit(c))
+                    .parse(&self.src[start..]);
             let len = ident.map_or(c.len_utf8(), |(_, id)| id.len());
             self.pos = start + len;
             return Ok((Raw::Ident, start));
         }
-        if c.is_ascii_digit() || (c == '.' && self.char_at(start + 1).is_some_and(|d| d.is_ascii_digit())) {
+        if c.is_ascii_digit()
+            || (c == '.' && self.char_at(start + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             let (end, is_float, err) = scan_number(self.src, start);
             if let Some(msg) = err {
                 return Err(self.error_at(start, end, true, msg));
@@ -505,7 +542,9 @@ impl<'a> Lexer<'a> {
         match c {
             '"' | '\'' => {
                 let (end, count, err) = scan_quoted(self.src, start, c);
-                let err = err.or_else(|| (c == '\'' && count != 1).then(|| "invalid char literal".to_string()));
+                let err = err.or_else(|| {
+                    (c == '\'' && count != 1).then(|| "invalid char literal".to_string())
+                });
                 if let Some(msg) = err {
                     return Err(self.error_at(start, end, true, msg));
                 }
@@ -526,7 +565,7 @@ impl<'a> Lexer<'a> {
                     return Err(self.error_at(start, close + 1, true, "invalid character NUL"));
                 }
                 self.pos = close + 1;
-                Ok((Raw::RawStr, start))
+                Ok((Raw::Backquoted, start))
             }
             _ => {
                 self.pos = start + c.len_utf8();
@@ -680,10 +719,16 @@ fn scan_number(src: &str, start: usize) -> (usize, bool, Option<String>) {
         Some(e) if matches!(e.to_ascii_lowercase(), b'e' | b'p') => {
             let lower = e.to_ascii_lowercase();
             if lower == b'e' && prefix != 0 && prefix != b'0' {
-                fail(format!("'{}' exponent requires decimal mantissa", e as char));
+                fail(format!(
+                    "'{}' exponent requires decimal mantissa",
+                    e as char
+                ));
             }
             if lower == b'p' && prefix != b'x' {
-                fail(format!("'{}' exponent requires hexadecimal mantissa", e as char));
+                fail(format!(
+                    "'{}' exponent requires hexadecimal mantissa",
+                    e as char
+                ));
             }
             i += 1;
             is_float = true;
@@ -703,7 +748,11 @@ fn scan_number(src: &str, start: usize) -> (usize, bool, Option<String>) {
         _ => {}
     }
     if !is_float && let Some(d) = invalid {
-        fail(format!("invalid digit '{}' in {}", d as char, lit_name(prefix)));
+        fail(format!(
+            "invalid digit '{}' in {}",
+            d as char,
+            lit_name(prefix)
+        ));
     }
     if digsep & 2 != 0 && invalid_separator(&src[start..i]) {
         fail("'_' must separate successive digits".to_string());
@@ -716,7 +765,11 @@ fn scan_number(src: &str, start: usize) -> (usize, bool, Option<String>) {
 fn scan_digits(b: &[u8], mut i: usize, base: u8, invalid: &mut Option<u8>) -> (usize, u8) {
     let mut digsep = 0;
     while let Some(&c) = b.get(i) {
-        let ok = if base <= 10 { c.is_ascii_digit() } else { c.is_ascii_hexdigit() };
+        let ok = if base <= 10 {
+            c.is_ascii_digit()
+        } else {
+            c.is_ascii_hexdigit()
+        };
         if c == b'_' {
             digsep |= 2;
         } else if ok {
@@ -787,7 +840,11 @@ fn scan_quoted(src: &str, start: usize, quote: char) -> (usize, usize, Option<St
             return (here + 1, count, err);
         }
         if c == '\n' {
-            return (here, count, err.or(Some("literal not terminated".to_string())));
+            return (
+                here,
+                count,
+                err.or(Some("literal not terminated".to_string())),
+            );
         }
         count += 1;
         if c != '\\' {
@@ -820,7 +877,11 @@ fn scan_quoted(src: &str, start: usize, quote: char) -> (usize, usize, Option<St
             err.get_or_insert_with(|| "invalid char escape".to_string());
         }
     }
-    (src.len(), count, err.or(Some("literal not terminated".to_string())))
+    (
+        src.len(),
+        count,
+        err.or(Some("literal not terminated".to_string())),
+    )
 }
 
 /// `strconv.Unquote` on the body of a double-quoted literal already checked
@@ -866,7 +927,9 @@ fn unquote_double(body: &str) -> Result<Cow<'_, str>, String> {
             _ => return Err(invalid()),
         };
         let digits_start = if radix == 8 { i } else { i + 1 };
-        let digits = body.get(digits_start..digits_start + len).ok_or_else(invalid)?;
+        let digits = body
+            .get(digits_start..digits_start + len)
+            .ok_or_else(invalid)?;
         let v = u32::from_str_radix(digits, radix).map_err(|_| invalid())?;
         for _ in 0..(if radix == 8 { len - 1 } else { len }) {
             chars.next();
@@ -916,11 +979,34 @@ mod tests {
         use Tok::*;
         assert_eq!(
             kinds(r#"{foo="bar", a!="b", c=~"d", e!~"f"}"#),
-            vec![OpenBrace, Identifier, Eq, Str, Comma, Identifier, Neq, Str, Comma, Identifier, Re, Str, Comma, Identifier, Nre, Str, CloseBrace]
+            vec![
+                OpenBrace, Identifier, Eq, Str, Comma, Identifier, Neq, Str, Comma, Identifier, Re,
+                Str, Comma, Identifier, Nre, Str, CloseBrace
+            ]
         );
         assert_eq!(
             kinds(r#"|= != |~ !~ |> !> | == >= <= > < = + - * / % ^"#),
-            vec![PipeExact, Neq, PipeMatch, Nre, PipePattern, Npa, Pipe, CmpEq, Gte, Lte, Gt, Lt, Eq, Add, Sub, Mul, Div, Mod, Pow]
+            vec![
+                PipeExact,
+                Neq,
+                PipeMatch,
+                Nre,
+                PipePattern,
+                Npa,
+                Pipe,
+                CmpEq,
+                Gte,
+                Lte,
+                Gt,
+                Lt,
+                Eq,
+                Add,
+                Sub,
+                Mul,
+                Div,
+                Mod,
+                Pow
+            ]
         );
     }
 
@@ -929,11 +1015,18 @@ mod tests {
         use Tok::*;
         assert_eq!(
             kinds("BY Without BOOL on IGNORING group_left group_right OFFSET or AND unless"),
-            vec![By, Without, Bool, On, Ignoring, GroupLeft, GroupRight, Offset, Or, And, Unless]
+            vec![
+                By, Without, Bool, On, Ignoring, GroupLeft, GroupRight, Offset, Or, And, Unless
+            ]
         );
         assert_eq!(
-            kinds("JSON logfmt regexp pattern unpack line_format label_format unwrap decolorize drop keep"),
-            vec![Json, Logfmt, Regexp, Pattern, Unpack, LineFmt, LabelFmt, Unwrap, Decolorize, Drop, Keep]
+            kinds(
+                "JSON logfmt regexp pattern unpack line_format label_format unwrap decolorize drop keep"
+            ),
+            vec![
+                Json, Logfmt, Regexp, Pattern, Unpack, LineFmt, LabelFmt, Unwrap, Decolorize, Drop,
+                Keep
+            ]
         );
         // `variants ... of` was removed: plain identifiers.
         assert_eq!(kinds("variants of"), vec![Identifier, Identifier]);
@@ -944,12 +1037,24 @@ mod tests {
         use Tok::*;
         assert_eq!(kinds("rate("), vec![Rate, OpenParen]);
         assert_eq!(kinds("rate ="), vec![Identifier, Eq]);
-        assert_eq!(kinds("SUM by (x)"), vec![Sum, By, OpenParen, Identifier, CloseParen]);
-        assert_eq!(kinds("sum without(x)"), vec![Sum, Without, OpenParen, Identifier, CloseParen]);
+        assert_eq!(
+            kinds("SUM by (x)"),
+            vec![Sum, By, OpenParen, Identifier, CloseParen]
+        );
+        assert_eq!(
+            kinds("sum without(x)"),
+            vec![Sum, Without, OpenParen, Identifier, CloseParen]
+        );
         assert_eq!(kinds("sum bytes"), vec![Identifier, Identifier]);
         assert_eq!(kinds("count by x"), vec![Identifier, By, Identifier]);
-        assert_eq!(kinds("bytes(x)"), vec![BytesConv, OpenParen, Identifier, CloseParen]);
-        assert_eq!(kinds("ip(\"1\") ip"), vec![Ip, OpenParen, Str, CloseParen, Identifier]);
+        assert_eq!(
+            kinds("bytes(x)"),
+            vec![BytesConv, OpenParen, Identifier, CloseParen]
+        );
+        assert_eq!(
+            kinds("ip(\"1\") ip"),
+            vec![Ip, OpenParen, Str, CloseParen, Identifier]
+        );
         assert_eq!(kinds("label_replace ("), vec![LabelReplace, OpenParen]);
         // A comment between the name and `(` makes it an identifier, as in Loki.
         assert_eq!(kinds("sum/**/("), vec![Identifier, OpenParen]);
@@ -957,16 +1062,38 @@ mod tests {
 
     #[test]
     fn numbers_durations_and_bytes() {
-        assert_eq!(lex("500m").unwrap(), vec![(Tok::Duration, (500 * 60_000_000_000i64).to_string())]);
+        assert_eq!(
+            lex("500m").unwrap(),
+            vec![(Tok::Duration, (500 * 60_000_000_000i64).to_string())]
+        );
         assert_eq!(lex("1.5h").unwrap()[0].0, Tok::Duration);
-        assert_eq!(lex("1h30m").unwrap()[0], (Tok::Duration, (90 * 60_000_000_000i64).to_string()));
-        assert_eq!(lex("5MB").unwrap(), vec![(Tok::Bytes, "5000000".to_string())]);
-        assert_eq!(lex("1M").unwrap(), vec![(Tok::Bytes, "1000000".to_string())]);
-        assert_eq!(lex("2.5KiB").unwrap(), vec![(Tok::Bytes, "2560".to_string())]);
-        assert_eq!(lex("10mb").unwrap()[0].0, Tok::Duration, "10m, then identifier b");
+        assert_eq!(
+            lex("1h30m").unwrap()[0],
+            (Tok::Duration, (90 * 60_000_000_000i64).to_string())
+        );
+        assert_eq!(
+            lex("5MB").unwrap(),
+            vec![(Tok::Bytes, "5000000".to_string())]
+        );
+        assert_eq!(
+            lex("1M").unwrap(),
+            vec![(Tok::Bytes, "1000000".to_string())]
+        );
+        assert_eq!(
+            lex("2.5KiB").unwrap(),
+            vec![(Tok::Bytes, "2560".to_string())]
+        );
+        assert_eq!(
+            lex("10mb").unwrap()[0].0,
+            Tok::Duration,
+            "10m, then identifier b"
+        );
         assert_eq!(lex("42").unwrap(), vec![(Tok::Number, "42".to_string())]);
         assert_eq!(lex("1.5e3 .5 0x1F 1_000").unwrap().len(), 4);
-        assert_eq!(lex("-5m").unwrap(), vec![(Tok::Duration, (-5 * 60_000_000_000i64).to_string())]);
+        assert_eq!(
+            lex("-5m").unwrap(),
+            vec![(Tok::Duration, (-5 * 60_000_000_000i64).to_string())]
+        );
         assert_eq!(kinds("-5"), vec![Tok::Sub, Tok::Number]);
         assert_eq!(kinds("- 5m"), vec![Tok::Sub, Tok::Duration]);
         assert_eq!(kinds("-sum("), vec![Tok::Sub, Tok::Sum, Tok::OpenParen]);
@@ -975,51 +1102,108 @@ mod tests {
 
     #[test]
     fn number_scanner_errors() {
-        assert_eq!(lex("0x").unwrap_err(), "parse error at line 1, col 1: hexadecimal literal has no digits");
-        assert_eq!(lex(" 1e").unwrap_err(), "parse error at line 1, col 2: exponent has no digits");
-        assert_eq!(lex("09").unwrap_err(), "parse error at line 1, col 1: invalid digit '9' in octal literal");
-        assert_eq!(lex("0x1.5").unwrap_err(), "parse error at line 1, col 1: hexadecimal mantissa requires a 'p' exponent");
-        assert_eq!(lex("1__0").unwrap_err(), "parse error at line 1, col 1: '_' must separate successive digits");
-        assert_eq!(lex("0B").unwrap_err(), "parse error at line 1, col 1: binary literal has no digits");
+        assert_eq!(
+            lex("0x").unwrap_err(),
+            "parse error at line 1, col 1: hexadecimal literal has no digits"
+        );
+        assert_eq!(
+            lex(" 1e").unwrap_err(),
+            "parse error at line 1, col 2: exponent has no digits"
+        );
+        assert_eq!(
+            lex("09").unwrap_err(),
+            "parse error at line 1, col 1: invalid digit '9' in octal literal"
+        );
+        assert_eq!(
+            lex("0x1.5").unwrap_err(),
+            "parse error at line 1, col 1: hexadecimal mantissa requires a 'p' exponent"
+        );
+        assert_eq!(
+            lex("1__0").unwrap_err(),
+            "parse error at line 1, col 1: '_' must separate successive digits"
+        );
+        assert_eq!(
+            lex("0B").unwrap_err(),
+            "parse error at line 1, col 1: binary literal has no digits"
+        );
         assert!(lex("09.5").is_ok(), "octal-looking floats are decimal");
     }
 
     #[test]
     fn flags() {
-        assert_eq!(kinds("--strict --keep-empty"), vec![Tok::FunctionFlag, Tok::FunctionFlag]);
+        assert_eq!(
+            kinds("--strict --keep-empty"),
+            vec![Tok::FunctionFlag, Tok::FunctionFlag]
+        );
         assert_eq!(kinds("--foo"), vec![Tok::Sub, Tok::Sub, Tok::Identifier]);
     }
 
     #[test]
     fn strings() {
-        assert_eq!(lex(r#""a\"b\n\x41\101\u00e9""#).unwrap(), vec![(Tok::Str, "a\"b\nAAé".to_string())]);
+        assert_eq!(
+            lex(r#""a\"b\n\x41\101\u00e9""#).unwrap(),
+            vec![(Tok::Str, "a\"b\nAAé".to_string())]
+        );
         assert_eq!(lex(r"`\w+`").unwrap(), vec![(Tok::Str, r"\w+".to_string())]);
-        assert_eq!(lex(r#""\q""#).unwrap_err(), "parse error at line 1, col 1: invalid char escape");
-        assert_eq!(lex(r#"{foo="bar}"#).unwrap_err(), "parse error at line 1, col 6: literal not terminated");
-        assert_eq!(lex("`abc").unwrap_err(), "parse error at line 1, col 1: literal not terminated");
-        assert_eq!(lex(r#""\400""#).unwrap_err(), "parse error at line 1, col 1: invalid syntax");
-        assert_eq!(lex(r#""\ud800""#).unwrap_err(), "parse error at line 1, col 1: invalid syntax");
+        assert_eq!(
+            lex(r#""\q""#).unwrap_err(),
+            "parse error at line 1, col 1: invalid char escape"
+        );
+        assert_eq!(
+            lex(r#"{foo="bar}"#).unwrap_err(),
+            "parse error at line 1, col 6: literal not terminated"
+        );
+        assert_eq!(
+            lex("`abc").unwrap_err(),
+            "parse error at line 1, col 1: literal not terminated"
+        );
+        assert_eq!(
+            lex(r#""\400""#).unwrap_err(),
+            "parse error at line 1, col 1: invalid syntax"
+        );
+        assert_eq!(
+            lex(r#""\ud800""#).unwrap_err(),
+            "parse error at line 1, col 1: invalid syntax"
+        );
         assert!(lex(r#""\xff""#).is_err(), "not UTF-8");
     }
 
     #[test]
     fn single_quotes_are_not_strings() {
-        assert_eq!(lex("'x'").unwrap(), vec![(Tok::Identifier, "'x'".to_string())]);
-        assert_eq!(lex("'xy'").unwrap_err(), "parse error at line 1, col 1: invalid char literal");
+        assert_eq!(
+            lex("'x'").unwrap(),
+            vec![(Tok::Identifier, "'x'".to_string())]
+        );
+        assert_eq!(
+            lex("'xy'").unwrap_err(),
+            "parse error at line 1, col 1: invalid char literal"
+        );
     }
 
     #[test]
     fn comments() {
         use Tok::*;
-        assert_eq!(kinds("{a=\"b\"} # |= \"x\"\n| json"), vec![OpenBrace, Identifier, Eq, Str, CloseBrace, Pipe, Json]);
-        assert_eq!(kinds("a // c\nb /* c\nc */ d"), vec![Identifier, Identifier, Identifier]);
+        assert_eq!(
+            kinds("{a=\"b\"} # |= \"x\"\n| json"),
+            vec![OpenBrace, Identifier, Eq, Str, CloseBrace, Pipe, Json]
+        );
+        assert_eq!(
+            kinds("a // c\nb /* c\nc */ d"),
+            vec![Identifier, Identifier, Identifier]
+        );
         assert_eq!(kinds("\"#\""), vec![Str]);
-        assert_eq!(lex("a /* b").unwrap_err(), "parse error at line 1, col 3: comment not terminated");
+        assert_eq!(
+            lex("a /* b").unwrap_err(),
+            "parse error at line 1, col 3: comment not terminated"
+        );
     }
 
     #[test]
     fn ranges() {
-        assert_eq!(lex("[5m]").unwrap(), vec![(Tok::Range, (5 * 60_000_000_000i64).to_string())]);
+        assert_eq!(
+            lex("[5m]").unwrap(),
+            vec![(Tok::Range, (5 * 60_000_000_000i64).to_string())]
+        );
         assert_eq!(lex("[1d]").unwrap()[0].0, Tok::Range);
         assert_eq!(
             lex("  [5 m]").unwrap_err(),
@@ -1033,13 +1217,19 @@ mod tests {
             lex("[1.5h]").unwrap_err(),
             r#"parse error at line 0, col 1: unknown unit "." in duration "1.5h""#
         );
-        assert_eq!(lex("[5").unwrap_err(), "parse error at line 0, col 1: missing closing ']' in duration");
+        assert_eq!(
+            lex("[5").unwrap_err(),
+            "parse error at line 0, col 1: missing closing ']' in duration"
+        );
     }
 
     #[test]
     fn identifiers() {
         assert_eq!(lex("service_name café _x1").unwrap().len(), 3);
-        assert_eq!(kinds("service.name"), vec![Tok::Identifier, Tok::Dot, Tok::Identifier]);
+        assert_eq!(
+            kinds("service.name"),
+            vec![Tok::Identifier, Tok::Dot, Tok::Identifier]
+        );
         assert_eq!(kinds("! @"), vec![Tok::Identifier, Tok::Identifier]);
     }
 
@@ -1051,6 +1241,9 @@ mod tests {
         let mut l = Lexer::new("a |= b");
         let a = l.next_token().unwrap();
         let op = l.next_token().unwrap();
-        assert!(a.line_valid && !op.line_valid, "two-character tokens are reported at line 0");
+        assert!(
+            a.line_valid && !op.line_valid,
+            "two-character tokens are reported at line 0"
+        );
     }
 }

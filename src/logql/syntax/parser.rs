@@ -23,8 +23,8 @@
 
 use super::ast::{
     BinOp, BinaryLabelFilter, BinaryOp, BytesFilter, Cardinality, CmpOp, DurationFilter, Grouping,
-    IpFilter, JsonParser, LabelExtraction, LabelFilter, LabelFilterJoin, LabelFilterStage, LabelFmt,
-    LabelFmtValue, LabelFormat, LabelReplace, LabelSelection, LineFilter, LineFilterOp,
+    IpFilter, JsonParser, LabelExtraction, LabelFilter, LabelFilterJoin, LabelFilterStage,
+    LabelFmt, LabelFmtValue, LabelFormat, LabelReplace, LabelSelection, LineFilter, LineFilterOp,
     LineFilterValue, LineFormat, Literal, LogExpr, LogRange, LogfmtParser, MatcherFilter,
     NamedMatcher, NumberFilter, PatternParser, RangeAggregation, RangeOp, RegexpParser, SampleExpr,
     Selector, Span, Stage, Unwrap, UnwrapConversion, VectorAggregation, VectorExpr, VectorMatching,
@@ -67,7 +67,11 @@ struct Node {
 pub(crate) fn parse_unvalidated(query: &str) -> Result<Value, ParseError> {
     if query.len() >= MAX_QUERY_BYTES {
         return Err(ParseError::validation(
-            format!("input size too long ({} > {})", query.len(), MAX_QUERY_BYTES),
+            format!(
+                "input size too long ({} > {})",
+                query.len(),
+                MAX_QUERY_BYTES
+            ),
             None,
         ));
     }
@@ -101,7 +105,10 @@ fn selector_error(log: &LogExpr) -> Option<ParseError> {
     if log.selector.matchers.iter().any(|m| !m.matches_empty()) {
         None
     } else {
-        Some(ParseError::validation(EMPTY_MATCHERS, Some(log.selector.span)))
+        Some(ParseError::validation(
+            EMPTY_MATCHERS,
+            Some(log.selector.span),
+        ))
     }
 }
 
@@ -629,14 +636,16 @@ impl<'a> Parser<'a> {
             ))
         } else {
             match inner.value {
-                Value::Sample(inner) => Value::Sample(SampleExpr::LabelReplace(Box::new(LabelReplace {
-                    inner,
-                    dst,
-                    replacement,
-                    src,
-                    regex,
-                    span,
-                }))),
+                Value::Sample(inner) => {
+                    Value::Sample(SampleExpr::LabelReplace(Box::new(LabelReplace {
+                        inner,
+                        dst,
+                        replacement,
+                        src,
+                        regex,
+                        span,
+                    })))
+                }
                 other => other,
             }
         };
@@ -705,11 +714,17 @@ impl<'a> Parser<'a> {
 
     /// A NUMBER right after `op(` that is not `k,` starts the inner expression.
     fn take_leading_literal(&self, head: &VectorHead<'a>) -> Option<Node> {
-        head.literal.as_ref().map(|n| literal_node(n, n.start, false))
+        head.literal
+            .as_ref()
+            .map(|n| literal_node(n, n.start, false))
     }
 
     #[inline(never)]
-    fn finish_vector_aggregation(&mut self, head: VectorHead<'a>, inner: Node) -> Result<Node, ParseError> {
+    fn finish_vector_aggregation(
+        &mut self,
+        head: VectorHead<'a>,
+        inner: Node,
+    ) -> Result<Node, ParseError> {
         let VectorHead {
             op,
             start,
@@ -733,7 +748,10 @@ impl<'a> Parser<'a> {
         let own_error = if op.takes_param() {
             match param.map(golang::parse_int) {
                 None => Some(format!("parameter required for operation {name}")),
-                Some(Err(_)) => Some(format!("invalid parameter {name}({},", param.unwrap_or_default())),
+                Some(Err(_)) => Some(format!(
+                    "invalid parameter {name}({},",
+                    param.unwrap_or_default()
+                )),
                 Some(Ok(n)) if n <= 0 => Some(format!(
                     "invalid parameter (must be greater than 0) {name}({}",
                     param.unwrap_or_default()
@@ -760,15 +778,15 @@ impl<'a> Parser<'a> {
         });
         let value = match (own_error, inner.value) {
             (Some(msg), _) => Value::Invalid(ParseError::validation(msg, Some(span))),
-            (None, Value::Sample(inner)) => Value::Sample(SampleExpr::VectorAggregation(Box::new(
-                VectorAggregation {
+            (None, Value::Sample(inner)) => {
+                Value::Sample(SampleExpr::VectorAggregation(Box::new(VectorAggregation {
                     op,
                     param: k,
                     inner,
                     grouping,
                     span,
-                },
-            ))),
+                })))
+            }
             (None, other) => other,
         };
         Ok(Node { value, span, depth })
@@ -794,7 +812,11 @@ impl<'a> Parser<'a> {
             _ => return Err(self.error_here(&[Tok::Number, Tok::OpenBrace, Tok::OpenParen])),
         }
         let (range, can_continue) = self.parse_log_range()?;
-        let expected: &[Tok] = if can_continue { &[] } else { &[Tok::CloseParen] };
+        let expected: &[Tok] = if can_continue {
+            &[]
+        } else {
+            &[Tok::CloseParen]
+        };
         self.expect(Tok::CloseParen, expected)?;
         let grouping = if matches!(self.peek_tok()?, Tok::By | Tok::Without) {
             Some(self.parse_grouping()?)
@@ -878,7 +900,11 @@ impl<'a> Parser<'a> {
                     // `( selector ... RANGE ... )`: a parenthesised log range.
                     let (mut inner, can_continue) =
                         self.parse_range_tail(start, selector, stages, unwrap)?;
-                    let expected: &[Tok] = if can_continue { &[] } else { &[Tok::CloseParen] };
+                    let expected: &[Tok] = if can_continue {
+                        &[]
+                    } else {
+                        &[Tok::CloseParen]
+                    };
                     self.expect(Tok::CloseParen, expected)?;
                     inner.span = Span::new(start, self.last_end);
                     (inner, false)
@@ -1037,7 +1063,10 @@ impl<'a> Parser<'a> {
 
     /// Pipeline stages until none follows. With `allow_unwrap`, a final
     /// `| unwrap ...` is parsed and returned separately.
-    fn parse_pipeline(&mut self, allow_unwrap: bool) -> Result<(Vec<Stage>, Option<Unwrap>), ParseError> {
+    fn parse_pipeline(
+        &mut self,
+        allow_unwrap: bool,
+    ) -> Result<(Vec<Stage>, Option<Unwrap>), ParseError> {
         let mut stages = Vec::new();
         loop {
             let tok = self.peek_tok()?;
@@ -1347,7 +1376,10 @@ impl<'a> Parser<'a> {
 
     /// A label filter, joining operands as yacc resolves Loki's ambiguous
     /// `labelFilter` rules. `pending` is the join waiting for this operand.
-    fn parse_label_filter(&mut self, pending: Option<Join>) -> Result<(LabelFilter, u32), ParseError> {
+    fn parse_label_filter(
+        &mut self,
+        pending: Option<Join>,
+    ) -> Result<(LabelFilter, u32), ParseError> {
         self.enter()?;
         let (mut left, mut depth) = self.parse_label_filter_operand()?;
         loop {
@@ -1390,7 +1422,7 @@ impl<'a> Parser<'a> {
                 self.bump()?;
                 let inner = self.parse_label_filter(None)?;
                 self.expect(Tok::CloseParen, &[])?;
-                return Ok(inner);
+                Ok(inner)
             }
             Tok::Identifier => self.parse_label_filter_leaf(),
             _ => Err(self.error_here(&[Tok::Identifier, Tok::OpenParen])),
@@ -1477,7 +1509,9 @@ impl<'a> Parser<'a> {
             }
             _ => return Err(self.error_here(&[])),
         };
-        if matches!(name.text, "__error__" | "__error_details__") && !matches!(filter, LabelFilter::Matcher(_)) {
+        if matches!(name.text, "__error__" | "__error_details__")
+            && !matches!(filter, LabelFilter::Matcher(_))
+        {
             return Err(ParseError::validation(
                 format!(
                     "{0} can only be compared with a string matcher (=, !=, =~, !~), e.g. {0}!=\"\"",

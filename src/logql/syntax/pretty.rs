@@ -114,7 +114,10 @@ impl Pretty {
         }
         out.push_str(&format!(" [{}]", golang::format_prom_duration(r.range)));
         if r.offset != 0 {
-            out.push_str(&format!(" offset {}", golang::format_prom_duration(r.offset)));
+            out.push_str(&format!(
+                " offset {}",
+                golang::format_prom_duration(r.offset)
+            ));
         }
         out
     }
@@ -141,7 +144,11 @@ impl Pretty {
             SampleExpr::RangeAggregation(r) => {
                 let mut out = indent(level) + r.op.as_str() + "(\n";
                 if let Some(p) = r.param {
-                    out.push_str(&format!("{}{},\n", indent(level + 1), golang::format_float_v(p)));
+                    out.push_str(&format!(
+                        "{}{},\n",
+                        indent(level + 1),
+                        golang::format_float_v(p)
+                    ));
                 }
                 out.push_str(&self.log_range(&r.range, level + 1));
                 out.push_str(&format!("\n{})", indent(level)));
@@ -203,7 +210,10 @@ mod tests {
     #[test]
     fn loki_format_cases() {
         let cases = [
-            (r#"{job="loki", instance="localhost"}"#, r#"{job="loki", instance="localhost"}"#),
+            (
+                r#"{job="loki", instance="localhost"}"#,
+                r#"{job="loki", instance="localhost"}"#,
+            ),
             (
                 r#"{job="loki", instance="localhost"}|logfmt|level="error" "#,
                 "{job=\"loki\", instance=\"localhost\"}\n  | logfmt\n  | level=\"error\"",

@@ -206,7 +206,13 @@ impl Display for LabelFilter {
                 }
             }
             LabelFilter::Number(n) => {
-                write!(f, "{}{}{}", n.label, n.op.as_str(), format_filter_number(n.value))
+                write!(
+                    f,
+                    "{}{}{}",
+                    n.label,
+                    n.op.as_str(),
+                    format_filter_number(n.value)
+                )
             }
             LabelFilter::Duration(d) => write!(
                 f,
@@ -224,7 +230,13 @@ impl Display for LabelFilter {
                 write!(f, "{}{}{value}", b.label, b.op.as_str())
             }
             LabelFilter::Ip(ip) => {
-                write!(f, "{}{}ip({})", ip.label, if ip.negated { "!=" } else { "=" }, quote(&ip.pattern))
+                write!(
+                    f,
+                    "{}{}ip({})",
+                    ip.label,
+                    if ip.negated { "!=" } else { "=" },
+                    quote(&ip.pattern)
+                )
             }
         }
     }
@@ -351,7 +363,9 @@ impl Display for SampleExpr {
                 }
                 write!(f, "{})", e.inner)
             }
-            SampleExpr::BinaryOp(e) => write!(f, "({} {} {})", e.lhs, binary_op_text(e, ","), e.rhs),
+            SampleExpr::BinaryOp(e) => {
+                write!(f, "({} {} {})", e.lhs, binary_op_text(e, ","), e.rhs)
+            }
             SampleExpr::Literal(l) => f.write_str(&format_literal(l.value)),
             SampleExpr::Vector(v) => write!(f, "vector({})", format_vector_value(v.value)),
             SampleExpr::LabelReplace(e) => write!(
@@ -466,7 +480,10 @@ fn simplifiable(s: &Shape) -> bool {
                     Shape::Literal(_) => literal = true,
                     Shape::DotStar => {}
                     Shape::Alternation(branches) if literal => {
-                        let ok = if branches.iter().all(|b| matches!(b, Shape::Empty | Shape::Literal(_))) {
+                        let ok = if branches
+                            .iter()
+                            .all(|b| matches!(b, Shape::Empty | Shape::Literal(_)))
+                        {
                             simplifiable(item)
                         } else {
                             branches.iter().all(|b| {
@@ -521,7 +538,9 @@ fn literal_alternation_simplifiable(branches: &[&str]) -> bool {
         }
         i = j;
     }
-    !kinds.windows(2).any(|w| w[0] == Kind::Single && w[1] == Kind::Single)
+    !kinds
+        .windows(2)
+        .any(|w| w[0] == Kind::Single && w[1] == Kind::Single)
 }
 
 fn common_prefix<'s>(a: &'s str, b: &str) -> &'s str {
@@ -550,10 +569,31 @@ mod tests {
 
     #[test]
     fn regex_simplifier_shapes() {
-        for simple in ["foo", "(?i)foo", ".*foo.*", "foo.*", ".*", ".+", "error|warn", "ab|abc", "foo(bar|qux)", ""] {
+        for simple in [
+            "foo",
+            "(?i)foo",
+            ".*foo.*",
+            "foo.*",
+            ".*",
+            ".+",
+            "error|warn",
+            "ab|abc",
+            "foo(bar|qux)",
+            "",
+        ] {
             assert!(regex_is_simplified(simple), "{simple}");
         }
-        for complex in [r"\w.*", "a|b", "ab|ac", "foobar|foobaz", "foo(bar|baz)", ".*foo.*bar", "[a-z]+", "(?s).*", "a.b"] {
+        for complex in [
+            r"\w.*",
+            "a|b",
+            "ab|ac",
+            "foobar|foobaz",
+            "foo(bar|baz)",
+            ".*foo.*bar",
+            "[a-z]+",
+            "(?s).*",
+            "a.b",
+        ] {
             assert!(!regex_is_simplified(complex), "{complex}");
         }
     }

@@ -40,19 +40,26 @@ pub fn go_regex_error(pattern: &str) -> Option<String> {
         .unwrap_or("")
         .to_string();
     if excerpt.is_empty()
-        && let Some(c) = translated.get(span.start.offset..).and_then(|s| s.chars().next())
+        && let Some(c) = translated
+            .get(span.start.offset..)
+            .and_then(|s| s.chars().next())
     {
         excerpt.push(c);
     }
-    let from_start = translated.get(span.start.offset..).unwrap_or("").to_string();
+    let from_start = translated
+        .get(span.start.offset..)
+        .unwrap_or("")
+        .to_string();
     let (code, expr) = match err.kind() {
         ErrorKind::GroupUnclosed => ("missing closing )", pattern.to_string()),
         ErrorKind::GroupUnopened => ("unexpected )", pattern.to_string()),
         ErrorKind::ClassUnclosed => ("missing closing ]", from_start),
-        ErrorKind::ClassRangeInvalid | ErrorKind::ClassRangeLiteral | ErrorKind::UnicodeClassInvalid => {
-            ("invalid character class range", excerpt)
+        ErrorKind::ClassRangeInvalid
+        | ErrorKind::ClassRangeLiteral
+        | ErrorKind::UnicodeClassInvalid => ("invalid character class range", excerpt),
+        ErrorKind::EscapeUnexpectedEof => {
+            ("trailing backslash at end of expression", String::new())
         }
-        ErrorKind::EscapeUnexpectedEof => ("trailing backslash at end of expression", String::new()),
         ErrorKind::EscapeUnrecognized
         | ErrorKind::EscapeHexEmpty
         | ErrorKind::EscapeHexInvalid
@@ -66,9 +73,9 @@ pub fn go_regex_error(pattern: &str) -> Option<String> {
         | ErrorKind::DecimalEmpty
         | ErrorKind::DecimalInvalid => ("invalid repeat count", excerpt),
         ErrorKind::GroupNameDuplicate { .. } => ("duplicate capture group name", excerpt),
-        ErrorKind::GroupNameEmpty | ErrorKind::GroupNameInvalid | ErrorKind::GroupNameUnexpectedEof => {
-            ("invalid named capture", excerpt)
-        }
+        ErrorKind::GroupNameEmpty
+        | ErrorKind::GroupNameInvalid
+        | ErrorKind::GroupNameUnexpectedEof => ("invalid named capture", excerpt),
         ErrorKind::NestLimitExceeded(_) => ("expression nests too deeply", pattern.to_string()),
         ErrorKind::CaptureLimitExceeded => ("expression too large", pattern.to_string()),
         _ => ("invalid or unsupported Perl syntax", excerpt),
@@ -84,7 +91,13 @@ fn go_error(code: &str, expr: &str) -> String {
 /// (`a{1001}`) and stacked operators (`a**`).
 fn repetition_error(ast: &Ast, src: &str) -> Option<String> {
     let mut found = None;
-    let _ = ast::visit(ast, RepeatVisitor { src, found: &mut found });
+    let _ = ast::visit(
+        ast,
+        RepeatVisitor {
+            src,
+            found: &mut found,
+        },
+    );
     found
 }
 
@@ -153,7 +166,13 @@ pub fn check_regexp_parser(regex: &str) -> Result<(), String> {
     };
     let mut captures = 0usize;
     let mut names: Vec<String> = Vec::new();
-    let _ = ast::visit(&ast, CaptureVisitor { captures: &mut captures, names: &mut names });
+    let _ = ast::visit(
+        &ast,
+        CaptureVisitor {
+            captures: &mut captures,
+            names: &mut names,
+        },
+    );
     if captures == 0 || names.is_empty() {
         return Err("at least one named capture must be supplied".to_string());
     }
@@ -225,7 +244,9 @@ fn pattern_nodes(pattern: &str) -> Vec<PatternNode<'_>> {
 fn consecutive_captures(nodes: &[PatternNode<'_>]) -> Result<(), String> {
     for pair in nodes.windows(2) {
         if let [PatternNode::Capture(a), PatternNode::Capture(b)] = pair {
-            return Err(format!("found consecutive capture '<{a}><{b}>': invalid expression"));
+            return Err(format!(
+                "found consecutive capture '<{a}><{b}>': invalid expression"
+            ));
         }
     }
     Ok(())
@@ -255,7 +276,9 @@ pub fn check_pattern_parser(pattern: &str) -> Result<(), String> {
     consecutive_captures(&nodes)?;
     for (i, name) in named.iter().enumerate() {
         if named[..i].contains(name) {
-            return Err(format!("duplicate capture name ({name}): invalid expression"));
+            return Err(format!(
+                "duplicate capture name ({name}): invalid expression"
+            ));
         }
     }
     Ok(())
@@ -336,17 +359,18 @@ pub fn validate_stages(expr: &Expr) -> Result<(), ParseError> {
 fn validate_pipeline(stages: &[Stage], unwrap: Option<&Unwrap>) -> Result<(), ParseError> {
     let mut filters: Vec<&LineFilter> = Vec::new();
     let mut others: Vec<&Stage> = Vec::new();
-    let flush = |filters: &mut Vec<&LineFilter>, others: &mut Vec<&Stage>| -> Result<(), ParseError> {
-        if !filters.is_empty() {
-            check_line_filters(filters)?;
-        }
-        for stage in others.iter() {
-            check_stage(stage)?;
-        }
-        filters.clear();
-        others.clear();
-        Ok(())
-    };
+    let flush =
+        |filters: &mut Vec<&LineFilter>, others: &mut Vec<&Stage>| -> Result<(), ParseError> {
+            if !filters.is_empty() {
+                check_line_filters(filters)?;
+            }
+            for stage in others.iter() {
+                check_stage(stage)?;
+            }
+            filters.clear();
+            others.clear();
+            Ok(())
+        };
     for stage in stages {
         match stage {
             Stage::LabelFilter(_) => {
@@ -381,15 +405,22 @@ fn check_line_filters(filters: &[&LineFilter]) -> Result<(), ParseError> {
     for filter in filters.iter().rev() {
         for value in &filter.values {
             let result = if value.ip {
-                if matches!(filter.op, LineFilterOp::Contains | LineFilterOp::NotContains) {
+                if matches!(
+                    filter.op,
+                    LineFilterOp::Contains | LineFilterOp::NotContains
+                ) {
                     check_ip_pattern(&value.value)
                 } else {
                     Err("ip: invalid operation".to_string())
                 }
             } else {
                 match filter.op {
-                    LineFilterOp::Regex | LineFilterOp::NotRegex => go_regex_error(&value.value).map_or(Ok(()), Err),
-                    LineFilterOp::Pattern | LineFilterOp::NotPattern => check_pattern_line_filter(&value.value),
+                    LineFilterOp::Regex | LineFilterOp::NotRegex => {
+                        go_regex_error(&value.value).map_or(Ok(()), Err)
+                    }
+                    LineFilterOp::Pattern | LineFilterOp::NotPattern => {
+                        check_pattern_line_filter(&value.value)
+                    }
                     LineFilterOp::Contains | LineFilterOp::NotContains => Ok(()),
                 }
             };
@@ -449,25 +480,41 @@ mod tests {
             go_regex_error("(unclosed").as_deref(),
             Some("error parsing regexp: missing closing ): `(unclosed`")
         );
-        assert_eq!(go_regex_error("([").as_deref(), Some("error parsing regexp: missing closing ]: `[`"));
+        assert_eq!(
+            go_regex_error("([").as_deref(),
+            Some("error parsing regexp: missing closing ]: `[`")
+        );
         assert_eq!(
             go_regex_error(r"^(?:^^^^x43\q)$").as_deref(),
             Some(r"error parsing regexp: invalid escape sequence: `\q`")
         );
-        assert_eq!(go_regex_error("a)").as_deref(), Some("error parsing regexp: unexpected ): `a)`"));
+        assert_eq!(
+            go_regex_error("a)").as_deref(),
+            Some("error parsing regexp: unexpected ): `a)`")
+        );
         assert_eq!(
             go_regex_error("*a").as_deref(),
             Some("error parsing regexp: missing argument to repetition operator: `*`")
         );
-        assert_eq!(go_regex_error("a{1001}").as_deref(), Some("error parsing regexp: invalid repeat count: `{1001}`"));
+        assert_eq!(
+            go_regex_error("a{1001}").as_deref(),
+            Some("error parsing regexp: invalid repeat count: `{1001}`")
+        );
         assert_eq!(go_regex_error(r"\d+\w*\S"), None);
-        assert_eq!(go_regex_error("{foo}"), None, "RE2 reads a stray brace as a literal");
+        assert_eq!(
+            go_regex_error("{foo}"),
+            None,
+            "RE2 reads a stray brace as a literal"
+        );
         assert_eq!(go_regex_error("(?i)err.*"), None);
     }
 
     #[test]
     fn regexp_parser_rules() {
-        assert_eq!(check_regexp_parser(r"(?P<method>\w+) (?P<path>\S+)"), Ok(()));
+        assert_eq!(
+            check_regexp_parser(r"(?P<method>\w+) (?P<path>\S+)"),
+            Ok(())
+        );
         assert_eq!(
             check_regexp_parser("abc"),
             Err("at least one named capture must be supplied".to_string())
@@ -548,7 +595,15 @@ mod tests {
         ] {
             assert_eq!(check_ip_pattern(ok), Ok(()), "{ok}");
         }
-        for bad in ["192.168.4", "1.2.3.4/33", "1.2.3.4/08", "10.0.0.9-10.0.0.1", "1.2.3.4-::1", "foo", ""] {
+        for bad in [
+            "192.168.4",
+            "1.2.3.4/33",
+            "1.2.3.4/08",
+            "10.0.0.9-10.0.0.1",
+            "1.2.3.4-::1",
+            "foo",
+            "",
+        ] {
             assert_eq!(
                 check_ip_pattern(bad),
                 Err(format!("ip: invalid pattern: {}", quote(bad))),
