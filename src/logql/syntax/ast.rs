@@ -599,6 +599,12 @@ impl SampleExpr {
         out
     }
 
+    /// The log selectors (with their pipelines) the query reads, in query
+    /// order: one per range aggregation.
+    pub fn selectors(&self) -> Vec<&LogExpr> {
+        self.log_ranges().into_iter().map(|r| &r.log).collect()
+    }
+
     /// Loki's `MatcherGroups`: each selector's matchers with its window.
     pub fn matcher_groups(&self) -> Vec<MatcherGroup<'_>> {
         self.log_ranges()
