@@ -132,6 +132,10 @@ pub enum Tok {
     Div,
     Mod,
     Pow,
+    /// A character Loki's lexer passes on as an IDENTIFIER although it is
+    /// not one (`@`, `!`, a `'x'` char literal). Named IDENTIFIER in
+    /// messages; never accepted as a name (see the parser).
+    Stray,
 }
 
 /// Loki's `tokens` map: keywords and punctuation (case-insensitive). Their
@@ -243,7 +247,7 @@ impl Tok {
         }
         match self {
             Tok::Bytes => "BYTES",
-            Tok::Identifier => "IDENTIFIER",
+            Tok::Identifier | Tok::Stray => "IDENTIFIER",
             Tok::Str => "STRING",
             Tok::Number => "NUMBER",
             Tok::FunctionFlag => "FUNCTION_FLAG",
@@ -472,7 +476,12 @@ impl<'a> Lexer<'a> {
                     return Ok(token(tok, TokenValue::None, false, end));
                 }
             }
-            let tok = lookup(KEYWORDS, text).unwrap_or(Tok::Identifier);
+            let fallback = if raw == Raw::Ident {
+                Tok::Identifier
+            } else {
+                Tok::Stray
+            };
+            let tok = lookup(KEYWORDS, text).unwrap_or(fallback);
             return Ok(token(tok, TokenValue::None, true, self.pos));
         }
     }
@@ -1170,10 +1179,8 @@ mod tests {
 
     #[test]
     fn single_quotes_are_not_strings() {
-        assert_eq!(
-            lex("'x'").unwrap(),
-            vec![(Tok::Identifier, "'x'".to_string())]
-        );
+        assert_eq!(lex("'x'").unwrap(), vec![(Tok::Stray, "'x'".to_string())]);
+        assert_eq!(Tok::Stray.name(), "IDENTIFIER");
         assert_eq!(
             lex("'xy'").unwrap_err(),
             "parse error at line 1, col 1: invalid char literal"
@@ -1230,7 +1237,7 @@ mod tests {
             kinds("service.name"),
             vec![Tok::Identifier, Tok::Dot, Tok::Identifier]
         );
-        assert_eq!(kinds("! @"), vec![Tok::Identifier, Tok::Identifier]);
+        assert_eq!(kinds("! @"), vec![Tok::Stray, Tok::Stray]);
     }
 
     #[test]

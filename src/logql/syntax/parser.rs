@@ -314,7 +314,14 @@ impl<'a> Parser<'a> {
     /// `syntax error: unexpected <tok>[, expecting A or B]`, listing the
     /// expected tokens only when there are at most four (as yacc does).
     fn unexpected(&self, token: &Token<'_>, expected: &[Tok]) -> ParseError {
-        let mut msg = format!("syntax error: unexpected {}", token.tok.name());
+        // Loki accepts a stray character as a label name (`{@="x"}`) and then
+        // prints trees that do not parse back; lokal rejects it, naming it.
+        let name = if token.tok == Tok::Stray && expected.contains(&Tok::Identifier) {
+            token.text
+        } else {
+            token.tok.name()
+        };
+        let mut msg = format!("syntax error: unexpected {name}");
         if !expected.is_empty() && expected.len() <= 4 {
             let mut sorted = expected.to_vec();
             sorted.sort();

@@ -303,6 +303,18 @@ fn loki_parse_errors() {
             "{app='x'}",
             "parse error at line 1, col 6: syntax error: unexpected IDENTIFIER, expecting STRING",
         ),
+        (
+            "{'x'=\"y\"}",
+            "parse error at line 1, col 2: syntax error: unexpected 'x', expecting IDENTIFIER or }",
+        ),
+        (
+            r#"{@="x"}"#,
+            "parse error at line 1, col 2: syntax error: unexpected @, expecting IDENTIFIER or }",
+        ),
+        (
+            "@",
+            "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER",
+        ),
         ("{}", EMPTY),
         (
             "{",
@@ -905,4 +917,20 @@ fn nesting_limit_fits_a_small_stack() {
             .unwrap();
         assert!(handle.join().unwrap().is_ok());
     }
+}
+
+/// Found by fuzzing: Loki's lexer turns a stray `!` into an IDENTIFIER, so
+/// `| json!` parsed as a json parameter named `!`, which printed as
+/// `| json !="!"` and read back as a line filter.
+#[test]
+fn fuzz_regression_stray_character_is_not_a_label_name() {
+    let q = r#"min_over_time({service="content"} | json!| unwrap latency_ms | __error__="" [30m]) by (env)"#;
+    assert_eq!(
+        err(q),
+        "parse error at line 1, col 41: syntax error: unexpected IDENTIFIER"
+    );
+    assert_eq!(
+        err(r#"{a="b"} | drop @"#),
+        "parse error at line 1, col 16: syntax error: unexpected @, expecting IDENTIFIER"
+    );
 }
