@@ -4,4 +4,5 @@
 pub mod eval;
 pub mod log;
 pub mod result;
+pub mod syntax;
 pub mod template;

@@ -212,11 +212,30 @@ pub fn write_go_quoted(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
             '\t' => out.write_str("\\t")?,
             '\x0b' => out.write_str("\\v")?,
             c if (c as u32) < 0x20 || c == '\x7f' => write!(out, "\\x{:02x}", c as u32)?,
-            c if c.is_control() => write!(out, "\\u{:04x}", c as u32)?,
+            c if !go_is_print(c) && (c as u32) < 0x10000 => write!(out, "\\u{:04x}", c as u32)?,
+            c if !go_is_print(c) => write!(out, "\\U{:08x}", c as u32)?,
             c => out.write_char(c)?,
         }
     }
     out.write_char('"')
+}
+
+/// Go's `strconv.IsPrint`, approximated without Unicode category tables:
+/// letters, marks, numbers, punctuation, symbols and the ASCII space are
+/// printable; control, format, separator and private-use characters are not.
+fn go_is_print(c: char) -> bool {
+    if c == ' ' {
+        return true;
+    }
+    if c.is_control() || c.is_whitespace() {
+        return false;
+    }
+    !matches!(c as u32,
+        0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x890..=0x891 | 0x8E2 | 0x180E
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF
+        | 0xFFF9..=0xFFFB | 0xFFFE | 0xFFFF | 0x110BD | 0x110CD | 0x13430..=0x1343F
+        | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F
+        | 0xE000..=0xF8FF | 0xF0000..=0x10FFFF)
 }
 
 /// Go-quotes `s` into a new string.

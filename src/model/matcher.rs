@@ -307,6 +307,13 @@ mod tests {
         assert!(r.is_match("a foo b") && !r.is_match("afoob"));
         let r = go_regex(r"[]a]+", true).unwrap();
         assert!(r.is_match("]a"));
+        // RE2 reads a brace that is not a repetition as a literal.
+        let r = go_regex(r"{foo}", true).unwrap();
+        assert!(r.is_match("{foo}"));
+        let r = go_regex(r"a{,5}b{", true).unwrap();
+        assert!(r.is_match("a{,5}b{"));
+        let r = go_regex(r"a{2}[{]", true).unwrap();
+        assert!(r.is_match("aa{") && !r.is_match("a{"));
     }
 
     #[test]
