@@ -137,10 +137,15 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         Arc::new(StoreSink(store.clone())),
         overrides.clone(),
     ));
+    let engine = Arc::new(crate::logql::eval::Engine::new(
+        store.clone(),
+        overrides.clone(),
+    ));
     let state = Arc::new(AppState {
         config: config.clone(),
         store: store.clone(),
         distributor,
+        engine,
         overrides: overrides.clone(),
         ready: Default::default(),
     });

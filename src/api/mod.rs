@@ -8,9 +8,11 @@
 
 pub mod delete;
 pub mod encode;
+pub mod index;
 pub mod params;
 pub mod push;
 pub mod push_decode;
+pub mod query;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +26,7 @@ use axum::routing::{get, post};
 use crate::config::Config;
 use crate::ingest::Distributor;
 use crate::limits::Overrides;
+use crate::logql::eval::Engine;
 use crate::model::TenantId;
 use crate::store::Store;
 
@@ -32,6 +35,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<Store>,
     pub distributor: Arc<Distributor>,
+    pub engine: Arc<Engine>,
     pub overrides: Arc<Overrides>,
     pub ready: AtomicBool,
 }
@@ -144,7 +148,47 @@ async fn flush(State(st): State<SharedState>) -> Response {
 
 /// The full router.
 pub fn router(state: SharedState) -> Router {
+    let queries = Router::new()
+        .route(
+            "/loki/api/v1/query_range",
+            get(query::query_range).post(query::query_range),
+        )
+        .route(
+            "/loki/api/v1/query",
+            get(query::query_instant).post(query::query_instant),
+        )
+        .route(
+            "/loki/api/v1/labels",
+            get(query::labels).post(query::labels),
+        )
+        .route("/loki/api/v1/label", get(query::labels).post(query::labels))
+        .route(
+            "/loki/api/v1/label/{name}/values",
+            get(query::label_values).post(query::label_values),
+        )
+        .route(
+            "/loki/api/v1/series",
+            get(query::series).post(query::series),
+        )
+        .route(
+            "/loki/api/v1/index/stats",
+            get(index::stats).post(index::stats),
+        )
+        .route(
+            "/loki/api/v1/index/volume",
+            get(index::volume).post(index::volume),
+        )
+        .route(
+            "/loki/api/v1/index/volume_range",
+            get(index::volume_range).post(index::volume_range),
+        )
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .gzip(true)
+                .compress_when(tower_http::compression::predicate::SizeAbove::new(1400)),
+        );
     Router::new()
+        .merge(queries)
         .route("/loki/api/v1/push", post(push::push))
         .route("/api/prom/push", post(push::push_legacy))
         .route("/ready", get(ready))

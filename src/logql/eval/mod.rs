@@ -1,4 +1,158 @@
 //! LogQL evaluation: log queries (streams) and metric queries (matrix,
 //! vector, scalar), reading through the store facade.
+//!
+//! [`Engine::execute`] parses the query, applies Loki's query limits
+//! (`max_query_length`, `max_entries_limit_per_query`, `query_timeout`,
+//! `max_query_lookback`), and runs it: [`logs`] for log queries, [`metrics`]
+//! for metric queries. Errors carry the HTTP status Loki answers with.
 
+mod build;
 pub mod functions;
+mod logs;
+mod metrics;
+mod scan;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::units::format_duration;
+use crate::limits::Overrides;
+use crate::logql::result::QueryResponse;
+use crate::logql::syntax::{self, ast};
+use crate::model::{Direction, TenantId, Timestamp};
+use crate::store::{Store, StoreError};
+
+/// Why a query failed, with the status Loki answers.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    /// A parse or validation error (`parse error at line L, col C: ...`).
+    #[error("{0}")]
+    Parse(String),
+    /// A bad parameter, limit, or pipeline error.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(
+        "request timed out, decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed"
+    )]
+    Timeout,
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl QueryError {
+    pub fn status(&self) -> u16 {
+        match self {
+            QueryError::Parse(_) | QueryError::BadRequest(_) => 400,
+            QueryError::Timeout => 504,
+            QueryError::Unavailable(_) => 503,
+            QueryError::Internal(_) => 500,
+        }
+    }
+
+    pub(crate) fn storage(e: StoreError) -> Self {
+        if e.is_retryable() {
+            QueryError::Unavailable(e.to_string())
+        } else {
+            QueryError::Internal(e.to_string())
+        }
+    }
+}
+
+/// One query as the API hands it over.
+#[derive(Clone, Debug)]
+pub struct QueryParams {
+    pub tenant: TenantId,
+    pub query: String,
+    /// Log queries: entries in `[start, end)`. Metric queries: the first and
+    /// last step. Instant queries: both are the evaluation time.
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// Step in nanoseconds (range metric queries).
+    pub step: i64,
+    /// `interval` in nanoseconds (log queries; 0 = every entry).
+    pub interval: i64,
+    pub limit: usize,
+    pub direction: Direction,
+    pub instant: bool,
+    /// `X-Loki-Response-Encoding-Flags: categorize-labels`.
+    pub categorize: bool,
+    /// A Logs Drilldown request (`X-Query-Tags: Source=grafana-lokiexplore-app`):
+    /// the series limit gives partial results and a warning.
+    pub drilldown: bool,
+}
+
+/// The query engine.
+pub struct Engine {
+    store: Arc<Store>,
+    overrides: Arc<Overrides>,
+    /// Sources read concurrently (twice the cores: fetch overlaps decode).
+    parallelism: usize,
+}
+
+impl Engine {
+    pub fn new(store: Arc<Store>, overrides: Arc<Overrides>) -> Self {
+        let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Engine {
+            store,
+            overrides,
+            parallelism,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Parses and runs a query.
+    pub async fn execute(&self, mut p: QueryParams) -> Result<QueryResponse, QueryError> {
+        let started = Instant::now();
+        let expr = syntax::parse(&p.query).map_err(|e| QueryError::Parse(e.to_string()))?;
+        let limits = self.overrides.get(p.tenant.as_str());
+        if p.instant && expr.is_log() {
+            return Err(QueryError::BadRequest(
+                "log queries are not supported as an instant query type, please change your query to a range query type"
+                    .into(),
+            ));
+        }
+        let length = p.end.nanos_since(p.start);
+        let max_len = limits.max_query_length.as_nanos_i64();
+        if max_len > 0 && length > max_len {
+            return Err(QueryError::BadRequest(format!(
+                "the query time range exceeds the limit (query length: {}, limit: {})",
+                format_duration(Duration::from_nanos(length.max(0) as u64)),
+                limits.max_query_length
+            )));
+        }
+        if expr.is_log() && p.limit > limits.max_entries_limit_per_query {
+            return Err(QueryError::BadRequest(format!(
+                "max entries limit per query exceeded, limit > max_entries_limit_per_query ({} > {})",
+                p.limit, limits.max_entries_limit_per_query
+            )));
+        }
+        let lookback = limits.max_query_lookback.as_nanos_i64();
+        if lookback > 0 {
+            let oldest = Timestamp::now().saturating_sub_nanos(lookback);
+            if p.start < oldest {
+                p.start = oldest;
+            }
+        }
+        let timeout = limits.query_timeout.get();
+        let run = async {
+            match &expr {
+                ast::Expr::Log(log) => logs::run(self, &p, log).await,
+                ast::Expr::Sample(s) => metrics::run(self, &p, s).await,
+            }
+        };
+        let mut resp = if timeout.is_zero() {
+            run.await?
+        } else {
+            tokio::time::timeout(timeout, run)
+                .await
+                .map_err(|_| QueryError::Timeout)??
+        };
+        resp.stats.exec_time_secs = started.elapsed().as_secs_f64();
+        Ok(resp)
+    }
+}
