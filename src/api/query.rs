@@ -125,7 +125,7 @@ pub(crate) fn selector_matchers(q: &str) -> Result<Vec<Matcher>, ApiError> {
     if q.trim() == "{}" {
         return Ok(Vec::new());
     }
-    syntax::parse_matchers(q, true).map_err(|e| ApiError::bad_request(e.to_string()))
+    syntax::parse_matchers(q, false).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// `{"status":"success","data":[...]}`, with `data` omitted when empty
