@@ -2,12 +2,10 @@
 //! (`pkg/compactor/deletion/request_handler.go`).
 //!
 //! Owns the HTTP side — parameters, Loki's messages and status codes, the
-//! JSON listing — and [`parse_delete_query`], the one function that turns a
-//! request's query into what storage applies. Until `logql::syntax` is on
-//! main, it parses a stream selector followed by line filters (`|=`, `!=`,
-//! `|~`, `!~`, each with a Go string); switching to the LogQL parser means
-//! changing this function only. Requests live in the compactor's manifest
-//! (`store::compactor`), which applies them after the cancel period.
+//! JSON listing — and [`parse_delete_query`], which turns a request's query
+//! (a LogQL stream selector with optional line filters, parsed by the LogQL
+//! parser) into what storage applies. Requests live in the compactor's
+//! manifest (`store::compactor`), which applies them after the cancel period.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,72 +17,63 @@ use axum::response::{IntoResponse, Response};
 use super::params::Params;
 use super::{ApiError, SharedState, json_response};
 use crate::config::units::parse_duration;
-use crate::model::matcher::go_bytes_regex;
-use crate::model::selector::scan_go_string;
-use crate::model::{Labels, Timestamp, parse_selector_prefix};
+use crate::logql::log::{ChainValue, LineFilterOp};
+use crate::logql::syntax::{self, Stage, ast};
+use crate::model::{Labels, Timestamp};
 use crate::store::chunk::DecodedBlock;
 use crate::store::compactor::deletes::{
     CancelError, DeleteQuery, DeleteQueryParser, LineFilter, shard_interval,
 };
 
-/// One line filter of a delete query.
-enum Filter {
-    Contains(memchr::memmem::Finder<'static>),
-    NotContains(memchr::memmem::Finder<'static>),
-    Matches(regex::bytes::Regex),
-    NotMatches(regex::bytes::Regex),
-}
-
-/// A chain of line filters: an entry is selected when every filter keeps it.
-struct LineFilters(Vec<Filter>);
+/// The line filters of a delete query: an entry is selected when every
+/// filter keeps its line.
+struct LineFilters(Vec<crate::logql::log::LineFilter>);
 
 impl LineFilter for LineFilters {
     fn selects(&self, _labels: &Labels, block: &DecodedBlock, i: usize) -> bool {
         let line = block.line(i);
-        self.0.iter().all(|f| match f {
-            Filter::Contains(n) => n.find(line).is_some(),
-            Filter::NotContains(n) => n.find(line).is_none(),
-            Filter::Matches(r) => r.is_match(line),
-            Filter::NotMatches(r) => !r.is_match(line),
-        })
+        self.0.iter().all(|f| f.matches(line))
     }
 }
 
-/// Parses a delete request's query: a selector and optional line filters.
+/// Parses a delete request's query with the LogQL parser: a stream selector
+/// and optional line filters (any other stage is refused, as Loki does).
 pub fn parse_delete_query(query: &str) -> Result<DeleteQuery, String> {
     let invalid = |m: String| format!("invalid query expression: {m}");
-    let (matchers, used) = parse_selector_prefix(query).map_err(|e| invalid(e.to_string()))?;
-    let mut rest = &query[used..];
+    let log = syntax::parse_log_selector(query, true).map_err(|e| invalid(e.to_string()))?;
     let mut filters = Vec::new();
-    loop {
-        rest = rest.trim_start();
-        if rest.is_empty() {
-            break;
-        }
-        let col = query.len() - rest.len() + 1;
-        let Some(op) = ["|=", "!=", "|~", "!~"]
-            .into_iter()
-            .find(|op| rest.starts_with(op))
-        else {
+    for stage in &log.pipeline {
+        let Stage::LineFilter(f) = stage else {
             return Err(invalid(format!(
-                "parse error at col {col}: only line filters (|=, !=, |~, !~) may follow the selector in a delete query"
+                "only line filters may follow the selector in a delete query, found `{stage}`"
             )));
         };
-        rest = rest[2..].trim_start();
-        let (value, used) =
-            scan_go_string(rest).map_err(|m| invalid(format!("parse error at col {col}: {m}")))?;
-        rest = &rest[used..];
-        let regex =
-            || go_bytes_regex(&value).map_err(|e| invalid(format!("invalid regex {value:?}: {e}")));
-        filters.push(match op {
-            "|=" => Filter::Contains(memchr::memmem::Finder::new(value.as_bytes()).into_owned()),
-            "!=" => Filter::NotContains(memchr::memmem::Finder::new(value.as_bytes()).into_owned()),
-            "|~" => Filter::Matches(regex()?),
-            _ => Filter::NotMatches(regex()?),
-        });
+        let op = match f.op {
+            ast::LineFilterOp::Contains => LineFilterOp::Contains,
+            ast::LineFilterOp::NotContains => LineFilterOp::NotContains,
+            ast::LineFilterOp::Regex => LineFilterOp::Regex,
+            ast::LineFilterOp::NotRegex => LineFilterOp::NotRegex,
+            ast::LineFilterOp::Pattern => LineFilterOp::Pattern,
+            ast::LineFilterOp::NotPattern => LineFilterOp::NotPattern,
+        };
+        let values: Vec<ChainValue> = f
+            .values
+            .iter()
+            .map(|v| {
+                if v.ip {
+                    ChainValue::Ip(v.value.clone())
+                } else {
+                    ChainValue::Str(v.value.clone())
+                }
+            })
+            .collect();
+        filters.push(
+            crate::logql::log::LineFilter::chain(op, &values)
+                .map_err(|e| invalid(e.to_string()))?,
+        );
     }
     Ok(DeleteQuery {
-        matchers,
+        matchers: log.selector.matchers,
         filter: (!filters.is_empty())
             .then(|| Arc::new(LineFilters(filters)) as Arc<dyn LineFilter>),
     })

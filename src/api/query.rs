@@ -232,3 +232,20 @@ pub async fn series(
     out.extend_from_slice(b"]}");
     Ok(json_response(StatusCode::OK, out).into_response())
 }
+
+/// `GET/POST /loki/api/v1/format_query`: the query pretty-printed as Loki's
+/// `syntax.Prettify` does; a bad query is 400 `{"status":"invalid-query",...}`.
+pub async fn format_query(headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let p = request_params(q, &headers, &body);
+    let query = p.get("query").unwrap_or("");
+    match syntax::parse(query) {
+        Ok(expr) => {
+            let body = serde_json::json!({"status": "success", "data": syntax::pretty(&expr)});
+            json_response(StatusCode::OK, body.to_string().into_bytes())
+        }
+        Err(e) => {
+            let body = serde_json::json!({"status": "invalid-query", "error": e.to_string()});
+            json_response(StatusCode::BAD_REQUEST, body.to_string().into_bytes())
+        }
+    }
+}
