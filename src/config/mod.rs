@@ -72,8 +72,6 @@ pub struct Config {
 pub struct ServerConfig {
     pub http_listen: SocketAddr,
     pub log_level: String,
-    pub http_server_read_timeout: Duration,
-    pub http_server_write_timeout: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -154,7 +152,6 @@ pub struct RuntimeConfig {
 
 #[derive(Clone, Debug)]
 pub struct CompactorConfig {
-    pub working_directory: PathBuf,
     pub compaction_interval: Duration,
     pub retention_enabled: bool,
     pub retention_delete_delay: Duration,
@@ -217,7 +214,6 @@ const FLAG_PATHS: &[(&str, &str)] = &[
         "compactor.retention-delete-delay",
         "compactor.retention_delete_delay",
     ),
-    ("compactor.working-directory", "compactor.working_directory"),
     (
         "compactor.delete-request-cancel-period",
         "compactor.delete_request_cancel_period",

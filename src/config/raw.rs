@@ -91,11 +91,7 @@ ignored_sections!(
 pub struct RawServer {
     pub http_listen_address: Option<String>,
     pub http_listen_port: Option<u16>,
-    pub grpc_listen_port: Option<u16>,
-    pub grpc_listen_address: Option<String>,
     pub log_level: Option<String>,
-    pub http_server_read_timeout: Option<ConfigDuration>,
-    pub http_server_write_timeout: Option<ConfigDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -195,7 +191,6 @@ pub struct RawWal {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct RawCompactor {
-    pub working_directory: Option<String>,
     pub compaction_interval: Option<ConfigDuration>,
     pub retention_enabled: Option<bool>,
     pub retention_delete_delay: Option<ConfigDuration>,
@@ -367,14 +362,6 @@ impl RawConfig {
         let server = ServerConfig {
             http_listen: SocketAddr::new(ip, port),
             log_level: self.server.log_level.unwrap_or_else(|| "info".to_string()),
-            http_server_read_timeout: self
-                .server
-                .http_server_read_timeout
-                .map_or(Duration::from_secs(30), |d| d.0),
-            http_server_write_timeout: self
-                .server
-                .http_server_write_timeout
-                .map_or(Duration::from_secs(120), |d| d.0),
         };
         if !["debug", "info", "warn", "error"].contains(&server.log_level.as_str()) {
             return Err(invalid(format!(
@@ -511,7 +498,6 @@ impl RawConfig {
         }
 
         let compactor = CompactorConfig {
-            working_directory: under_prefix(self.compactor.working_directory, "compactor"),
             compaction_interval: self
                 .compactor
                 .compaction_interval
@@ -668,11 +654,6 @@ fn effective_yaml(c: &Config) -> String {
     let _ = writeln!(y, "  max_head_memory: {}", c.ingester.max_head_memory);
     let _ = writeln!(y, "  wal:\n    dir: {}", display_path(&c.storage.wal_dir));
     let _ = writeln!(y, "compactor:");
-    let _ = writeln!(
-        y,
-        "  working_directory: {}",
-        display_path(&c.compactor.working_directory)
-    );
     let _ = writeln!(y, "  retention_enabled: {}", c.compactor.retention_enabled);
     let _ = writeln!(
         y,
