@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use super::params::Params;
 use super::{ApiError, SharedState, json_response};
 use crate::config::units::parse_duration;
-use crate::logql::log::{ChainValue, LineFilterOp};
-use crate::logql::syntax::{self, Stage, ast};
+use crate::logql::eval::compile_line_filter;
+use crate::logql::syntax::{self, Stage};
 use crate::model::{Labels, Timestamp};
 use crate::store::chunk::DecodedBlock;
 use crate::store::compactor::deletes::{
@@ -48,29 +48,7 @@ pub fn parse_delete_query(query: &str) -> Result<DeleteQuery, String> {
                 "only line filters may follow the selector in a delete query, found `{stage}`"
             )));
         };
-        let op = match f.op {
-            ast::LineFilterOp::Contains => LineFilterOp::Contains,
-            ast::LineFilterOp::NotContains => LineFilterOp::NotContains,
-            ast::LineFilterOp::Regex => LineFilterOp::Regex,
-            ast::LineFilterOp::NotRegex => LineFilterOp::NotRegex,
-            ast::LineFilterOp::Pattern => LineFilterOp::Pattern,
-            ast::LineFilterOp::NotPattern => LineFilterOp::NotPattern,
-        };
-        let values: Vec<ChainValue> = f
-            .values
-            .iter()
-            .map(|v| {
-                if v.ip {
-                    ChainValue::Ip(v.value.clone())
-                } else {
-                    ChainValue::Str(v.value.clone())
-                }
-            })
-            .collect();
-        filters.push(
-            crate::logql::log::LineFilter::chain(op, &values)
-                .map_err(|e| invalid(e.to_string()))?,
-        );
+        filters.push(compile_line_filter(f).map_err(|e| invalid(e.to_string()))?);
     }
     Ok(DeleteQuery {
         matchers: log.selector.matchers,

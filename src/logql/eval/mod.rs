@@ -83,6 +83,14 @@ pub struct QueryParams {
     pub drilldown: bool,
 }
 
+/// Compiles an AST line filter (shared with the delete API, whose queries
+/// are a selector plus line filters).
+pub fn compile_line_filter(
+    f: &ast::LineFilter,
+) -> Result<crate::logql::log::LineFilter, QueryError> {
+    build::line_filter(f)
+}
+
 /// The query engine.
 pub struct Engine {
     store: Arc<Store>,

@@ -24,112 +24,15 @@ use std::fmt::Write;
 
 pub use crate::model::labels::go_quote as quote;
 
+use crate::logql::log::convert;
+
 const NANOS_PER_MILLI: i64 = 1_000_000;
 
-/// `strconv.ParseFloat(s, 64)` on the literals the Go scanner produces.
-///
-/// Accepts decimal floats with optional `_` separators between digits and
-/// hexadecimal floats with a mandatory `p` exponent. Errors carry Go's text,
-/// e.g. `strconv.ParseFloat: parsing "0x10": invalid syntax`.
+/// `strconv.ParseFloat(s, 64)`, with Go's error text (e.g.
+/// `strconv.ParseFloat: parsing "0x10": invalid syntax`). The one
+/// implementation lives with the pipeline library's Go conversions.
 pub fn parse_float(s: &str) -> Result<f64, String> {
-    let syntax = || format!("strconv.ParseFloat: parsing {}: invalid syntax", quote(s));
-    let range = || {
-        format!(
-            "strconv.ParseFloat: parsing {}: value out of range",
-            quote(s)
-        )
-    };
-    let (neg, body) = match s.as_bytes().first() {
-        Some(b'+') => (false, &s[1..]),
-        Some(b'-') => (true, &s[1..]),
-        _ => (false, s),
-    };
-    if body.is_empty() {
-        return Err(syntax());
-    }
-    let lower = body.to_ascii_lowercase();
-    match lower.as_str() {
-        "inf" | "infinity" => {
-            return Ok(if neg {
-                f64::NEG_INFINITY
-            } else {
-                f64::INFINITY
-            });
-        }
-        "nan" => return Ok(f64::NAN),
-        _ => {}
-    }
-    if body.contains('_') && !underscore_ok(body) {
-        return Err(syntax());
-    }
-    let clean: String = body.chars().filter(|&c| c != '_').collect();
-    let value = if clean.len() > 2 && (clean.starts_with("0x") || clean.starts_with("0X")) {
-        parse_hex_float(&clean[2..]).ok_or_else(syntax)?
-    } else {
-        let valid = clean
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
-        if !valid || !clean.bytes().any(|b| b.is_ascii_digit()) {
-            return Err(syntax());
-        }
-        clean.parse::<f64>().map_err(|_| syntax())?
-    };
-    if value.is_infinite() {
-        return Err(range());
-    }
-    Ok(if neg { -value } else { value })
-}
-
-/// Go's `underscoreOK`: underscores may only separate digits (or follow a
-/// base prefix).
-fn underscore_ok(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut saw = b'^';
-    let mut i = 0;
-    let mut hex = false;
-    if b.len() >= 2 && b[0] == b'0' && matches!(b[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
-        i = 2;
-        saw = b'0';
-        hex = b[1].eq_ignore_ascii_case(&b'x');
-    }
-    while i < b.len() {
-        let c = b[i];
-        if c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()) {
-            saw = b'0';
-        } else if c == b'_' {
-            if saw != b'0' {
-                return false;
-            }
-            saw = b'_';
-        } else {
-            if saw == b'_' {
-                return false;
-            }
-            saw = b'!';
-        }
-        i += 1;
-    }
-    saw != b'_'
-}
-
-/// Hex mantissa with a required binary exponent: `1.8p3`.
-fn parse_hex_float(s: &str) -> Option<f64> {
-    let (mantissa, exp) = s.split_once(['p', 'P'])?;
-    let exp: i32 = exp.parse().ok()?;
-    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if int_part.is_empty() && frac_part.is_empty() {
-        return None;
-    }
-    let mut value = 0f64;
-    for c in int_part.chars() {
-        value = value * 16.0 + f64::from(c.to_digit(16)?);
-    }
-    let mut scale = 1.0 / 16.0;
-    for c in frac_part.chars() {
-        value += f64::from(c.to_digit(16)?) * scale;
-        scale /= 16.0;
-    }
-    Some(value * 2f64.powi(exp))
+    convert::parse_go_float(s).map_err(|e| e.to_string())
 }
 
 /// `strconv.Atoi`: a base-10 integer with an optional sign, no separators.
@@ -145,123 +48,9 @@ pub fn parse_int(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("strconv.Atoi: parsing {}: value out of range", quote(s)))
 }
 
-/// Go's `time.ParseDuration`, in nanoseconds.
+/// Go's `time.ParseDuration`, in nanoseconds, with Go's error text.
 pub fn parse_go_duration(orig: &str) -> Result<i64, String> {
-    let invalid = || format!("time: invalid duration {}", quote(orig));
-    let mut s = orig;
-    let mut neg = false;
-    if let Some(c) = s.as_bytes().first()
-        && (*c == b'-' || *c == b'+')
-    {
-        neg = *c == b'-';
-        s = &s[1..];
-    }
-    if s == "0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    const LIMIT: u64 = 1 << 63;
-    let mut total: u64 = 0;
-    while !s.is_empty() {
-        let first = s.as_bytes()[0];
-        if !(first == b'.' || first.is_ascii_digit()) {
-            return Err(invalid());
-        }
-        // Leading integer.
-        let mut v: u64 = 0;
-        let mut i = 0;
-        let b = s.as_bytes();
-        while i < b.len() && b[i].is_ascii_digit() {
-            if v > LIMIT / 10 {
-                return Err(invalid());
-            }
-            v = v * 10 + u64::from(b[i] - b'0');
-            if v > LIMIT {
-                return Err(invalid());
-            }
-            i += 1;
-        }
-        let pre = i > 0;
-        s = &s[i..];
-        // Fraction.
-        let mut f: u64 = 0;
-        let mut scale = 1f64;
-        let mut post = false;
-        if s.as_bytes().first() == Some(&b'.') {
-            s = &s[1..];
-            let b = s.as_bytes();
-            let mut j = 0;
-            let mut overflow = false;
-            while j < b.len() && b[j].is_ascii_digit() {
-                if !overflow {
-                    if f > (LIMIT - 1) / 10 {
-                        overflow = true;
-                    } else {
-                        let y = f * 10 + u64::from(b[j] - b'0');
-                        if y > LIMIT {
-                            overflow = true;
-                        } else {
-                            f = y;
-                            scale *= 10.0;
-                        }
-                    }
-                }
-                j += 1;
-            }
-            post = j > 0;
-            s = &s[j..];
-        }
-        if !pre && !post {
-            return Err(invalid());
-        }
-        // Unit.
-        let unit_len = s
-            .bytes()
-            .position(|c| c == b'.' || c.is_ascii_digit())
-            .unwrap_or(s.len());
-        if unit_len == 0 {
-            return Err(format!("time: missing unit in duration {}", quote(orig)));
-        }
-        let unit_str = &s[..unit_len];
-        s = &s[unit_len..];
-        let unit: u64 = match unit_str {
-            "ns" => 1,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => {
-                return Err(format!(
-                    "time: unknown unit {} in duration {}",
-                    quote(unit_str),
-                    quote(orig)
-                ));
-            }
-        };
-        if v > LIMIT / unit {
-            return Err(invalid());
-        }
-        v *= unit;
-        if f > 0 {
-            let frac = (f as f64 * (unit as f64 / scale)) as u64;
-            v += frac;
-            if v > LIMIT {
-                return Err(invalid());
-            }
-        }
-        total += v;
-        if total > LIMIT {
-            return Err(invalid());
-        }
-    }
-    if neg {
-        // total <= 2^63, so the negation always fits.
-        return Ok((total as i128).wrapping_neg() as i64);
-    }
-    i64::try_from(total).map_err(|_| invalid())
+    convert::parse_go_duration(orig).map_err(|e| e.to_string())
 }
 
 /// Prometheus' `model.ParseDuration` (units `y w d h m s ms`, biggest first,
@@ -410,34 +199,7 @@ pub fn format_prom_duration(ns: i64) -> String {
 
 /// go-humanize `ParseBytes`: `5MB`, `1.5KiB`, `1M`, `20kB`.
 pub fn parse_bytes(s: &str) -> Option<u64> {
-    let split = s
-        .char_indices()
-        .find(|&(_, c)| !(c.is_ascii_digit() || c == '.' || c == ','))
-        .map_or(s.len(), |(i, _)| i);
-    let num: String = s[..split].chars().filter(|&c| c != ',').collect();
-    let value: f64 = parse_float(&num).ok()?;
-    let unit = s[split..].trim().to_ascii_lowercase();
-    let mult: u64 = match unit.as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "ki" | "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mi" | "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gi" | "gib" => 1 << 30,
-        "t" | "tb" => 1_000_000_000_000,
-        "ti" | "tib" => 1 << 40,
-        "p" | "pb" => 1_000_000_000_000_000,
-        "pi" | "pib" => 1 << 50,
-        "e" | "eb" => 1_000_000_000_000_000_000,
-        "ei" | "eib" => 1 << 60,
-        _ => return None,
-    };
-    let bytes = value * mult as f64;
-    if bytes >= u64::MAX as f64 || bytes < 0.0 {
-        return None;
-    }
-    Some(bytes as u64)
+    convert::parse_humanize_bytes(s).ok()
 }
 
 /// go-humanize `Bytes` (SI units) with the spaces removed, as Loki prints a

@@ -10,6 +10,7 @@
 //! Invariant: `nanos < 1_000_000_000`; `secs` is seconds since the Unix
 //! epoch, so Go's zero time (year 1) fits.
 
+use crate::model::time::days_from_civil;
 use std::fmt::Write as _;
 
 use jiff::Timestamp as JiffTimestamp;
@@ -122,16 +123,6 @@ const LONG_DAYS: [&str; 7] = [
 ];
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (month 1..=12).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn is_leap(y: i64) -> bool {
     y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
 }

@@ -218,69 +218,10 @@ pub(crate) fn go_parse_uint(s: &str) -> Option<u64> {
     u64::from_str_radix(&digits, radix).ok()
 }
 
-/// `strconv.ParseFloat(s, 64)`: decimal and hex floats, underscores,
-/// `inf`/`infinity`/`nan` in any case. Out-of-range values are errors in Go
-/// (it returns ±Inf with an error), so they are `None` here.
+/// `strconv.ParseFloat(s, 64)` (out-of-range values are errors in Go, so
+/// `None` here).
 pub(crate) fn go_parse_float(s: &str) -> Option<f64> {
-    let (neg, body) = match s.as_bytes().first()? {
-        b'+' => (false, &s[1..]),
-        b'-' => (true, &s[1..]),
-        _ => (false, s),
-    };
-    let lower = body.to_ascii_lowercase();
-    let v = match lower.as_str() {
-        "inf" | "infinity" => f64::INFINITY,
-        "nan" => f64::NAN,
-        _ => {
-            let prefixed = lower.starts_with("0x");
-            if body.contains('_') && !underscore_ok(body, prefixed) {
-                return None;
-            }
-            let clean: String = lower.chars().filter(|&c| c != '_').collect();
-            if let Some(hex) = clean.strip_prefix("0x") {
-                parse_hex_float(hex)?
-            } else {
-                if !clean
-                    .bytes()
-                    .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-'))
-                    || !clean
-                        .as_bytes()
-                        .first()
-                        .is_some_and(|c| c.is_ascii_digit() || *c == b'.')
-                {
-                    return None;
-                }
-                let f: f64 = clean.parse().ok()?;
-                if f.is_infinite() {
-                    return None;
-                }
-                f
-            }
-        }
-    };
-    Some(if neg { -v } else { v })
-}
-
-/// The part after `0x` of a Go hex float: hex mantissa, optional point,
-/// mandatory `p` exponent.
-fn parse_hex_float(s: &str) -> Option<f64> {
-    let (mant, exp) = s.split_once('p')?;
-    let exp: i32 = exp.parse().ok()?;
-    let (int_part, frac_part) = mant.split_once('.').unwrap_or((mant, ""));
-    if int_part.is_empty() && frac_part.is_empty() {
-        return None;
-    }
-    let mut v = 0f64;
-    for c in int_part.chars() {
-        v = v * 16.0 + f64::from(c.to_digit(16)?);
-    }
-    let mut scale = 1.0 / 16.0;
-    for c in frac_part.chars() {
-        v += f64::from(c.to_digit(16)?) * scale;
-        scale /= 16.0;
-    }
-    let r = v * 2f64.powi(exp);
-    if r.is_infinite() { None } else { Some(r) }
+    crate::logql::log::convert::parse_go_float(s).ok()
 }
 
 /// The shortest decimal digits that round-trip `f` (finite, non-zero), and

@@ -167,20 +167,7 @@ impl HeadBlock {
     /// Appends one entry. Metadata names and values that are not UTF-8
     /// (ingest rules that out) are stored with replacement characters.
     pub fn push(&mut self, ts: Timestamp, line: &[u8], metadata: &[MetadataPair]) {
-        if self.timestamps.is_empty() {
-            self.min_ts = ts;
-            self.max_ts = ts;
-            self.in_order = true;
-        } else {
-            if ts < self.max_ts {
-                self.in_order = false;
-            }
-            self.min_ts = self.min_ts.min(ts);
-            self.max_ts = self.max_ts.max(ts);
-        }
-        self.timestamps.push(ts);
-        self.lines.extend_from_slice(line);
-        self.line_ends.push(self.lines.len());
+        self.push_line(ts, line);
         let mut size = line.len();
         for pair in metadata {
             let name = self.symbols.intern(&String::from_utf8_lossy(&pair.name));
@@ -188,8 +175,7 @@ impl HeadBlock {
             self.metadata_pairs.push((name, value));
             size += pair.name.len() + pair.value.len();
         }
-        self.metadata_ends.push(self.metadata_pairs.len());
-        self.raw_size += size as u64;
+        self.finish_entry(size);
     }
 
     /// Appends one entry whose metadata comes as string pairs (copying an
@@ -200,6 +186,19 @@ impl HeadBlock {
         line: &[u8],
         metadata: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) {
+        self.push_line(ts, line);
+        let mut size = line.len();
+        for (name, value) in metadata {
+            let name_sym = self.symbols.intern(name);
+            let value_sym = self.symbols.intern(value);
+            self.metadata_pairs.push((name_sym, value_sym));
+            size += name.len() + value.len();
+        }
+        self.finish_entry(size);
+    }
+
+    /// The timestamp and line of a new entry (its metadata follows).
+    fn push_line(&mut self, ts: Timestamp, line: &[u8]) {
         if self.timestamps.is_empty() {
             self.min_ts = ts;
             self.max_ts = ts;
@@ -214,13 +213,11 @@ impl HeadBlock {
         self.timestamps.push(ts);
         self.lines.extend_from_slice(line);
         self.line_ends.push(self.lines.len());
-        let mut size = line.len();
-        for (name, value) in metadata {
-            let name_sym = self.symbols.intern(name);
-            let value_sym = self.symbols.intern(value);
-            self.metadata_pairs.push((name_sym, value_sym));
-            size += name.len() + value.len();
-        }
+    }
+
+    /// Closes the entry whose metadata was just pushed; `size` is its line
+    /// plus metadata bytes.
+    fn finish_entry(&mut self, size: usize) {
         self.metadata_ends.push(self.metadata_pairs.len());
         self.raw_size += size as u64;
     }
