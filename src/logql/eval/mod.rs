@@ -10,6 +10,8 @@ mod build;
 pub mod functions;
 mod logs;
 mod metrics;
+#[cfg(test)]
+mod model_tests;
 mod scan;
 
 use std::sync::Arc;
