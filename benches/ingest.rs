@@ -20,6 +20,9 @@ use std::time::Instant;
 use common::*;
 
 fn main() {
+    if !started_by_cargo_bench() {
+        return;
+    }
     let total = lines_from_env(10_000_000);
     let now = now_ms();
     let gen_start = Instant::now();

@@ -41,6 +41,9 @@ fn entries(v: &serde_json::Value) -> usize {
 }
 
 fn main() {
+    if !started_by_cargo_bench() {
+        return;
+    }
     let total = lines_from_env(10_000_000);
     let now = now_ms();
     let half = total / 2;

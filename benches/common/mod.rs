@@ -354,3 +354,11 @@ pub fn lines_from_env(default: u64) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// Whether this binary was started by `cargo bench` (which passes
+/// `--bench`). `cargo test --all-targets` and nextest also build and start
+/// benchmark targets, as tests; a benchmark then does nothing (and lists no
+/// tests) instead of loading millions of lines.
+pub fn started_by_cargo_bench() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}

@@ -93,6 +93,15 @@ pub fn compile_line_filter(
     build::line_filter(f)
 }
 
+/// Compiles the pipeline of a log query (`{…} | json | …`) as a log query
+/// runs it: its stages, with no parser hints. For callers that process
+/// lines outside the engine (benchmarks, tools).
+pub fn compile_log_pipeline(
+    expr: &ast::LogExpr,
+) -> Result<crate::logql::log::Pipeline, QueryError> {
+    build::pipeline(&expr.pipeline, crate::logql::log::ParserHints::none())
+}
+
 /// The query engine.
 pub struct Engine {
     store: Arc<Store>,

@@ -5,10 +5,22 @@
 //! uncompressed length recorded in the block's metadata, so a corrupt or
 //! hostile block cannot make the reader allocate more than the block claims.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::str::FromStr;
 
 use super::ChunkError;
+
+thread_local! {
+    /// Per-thread zstd contexts: creating one costs more than compressing a
+    /// small block.
+    static ZSTD_COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { RefCell::new(None) };
+    static ZSTD_DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
+    /// Worst-case-sized output buffer for [`Codec::compress`].
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 /// How a block's bytes are compressed.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -48,13 +60,39 @@ impl Codec {
     }
 
     /// Compresses one block payload.
+    ///
+    /// The result is exactly as long as the compressed bytes: sealed blocks
+    /// wait in the head until their chunk is cut, and a buffer sized for the
+    /// worst case (the codecs' bound is larger than the input) would keep
+    /// the block's uncompressed size allocated. Compression contexts and the
+    /// scratch buffer are reused per thread.
     pub(super) fn compress(self, raw: &[u8]) -> Result<Vec<u8>, ChunkError> {
-        match self {
-            Codec::Zstd => zstd::bulk::compress(raw, Self::ZSTD_LEVEL).map_err(|e| self.error(e)),
-            Codec::Snappy => snap::raw::Encoder::new()
-                .compress_vec(raw)
-                .map_err(|e| self.error(e)),
-        }
+        SCRATCH.with_borrow_mut(|scratch| {
+            let written = match self {
+                Codec::Zstd => {
+                    scratch.resize(zstd::zstd_safe::compress_bound(raw.len()), 0);
+                    ZSTD_COMPRESSOR.with_borrow_mut(|slot| {
+                        let compressor = match slot {
+                            Some(c) => c,
+                            None => slot.insert(
+                                zstd::bulk::Compressor::new(Self::ZSTD_LEVEL)
+                                    .map_err(|e| self.error(e))?,
+                            ),
+                        };
+                        compressor
+                            .compress_to_buffer(raw, scratch.as_mut_slice())
+                            .map_err(|e| self.error(e))
+                    })?
+                }
+                Codec::Snappy => {
+                    scratch.resize(snap::raw::max_compress_len(raw.len()), 0);
+                    snap::raw::Encoder::new()
+                        .compress(raw, scratch.as_mut_slice())
+                        .map_err(|e| self.error(e))?
+                }
+            };
+            Ok(scratch[..written].to_vec())
+        })
     }
 
     /// Decompresses one block whose uncompressed length is known to be
@@ -65,9 +103,17 @@ impl Codec {
         raw_len: usize,
     ) -> Result<Vec<u8>, ChunkError> {
         let out = match self {
-            Codec::Zstd => {
-                zstd::bulk::decompress(compressed, raw_len).map_err(|e| self.error(e))?
-            }
+            Codec::Zstd => ZSTD_DECOMPRESSOR.with_borrow_mut(|slot| {
+                let decompressor = match slot {
+                    Some(d) => d,
+                    None => {
+                        slot.insert(zstd::bulk::Decompressor::new().map_err(|e| self.error(e))?)
+                    }
+                };
+                decompressor
+                    .decompress(compressed, raw_len)
+                    .map_err(|e| self.error(e))
+            })?,
             Codec::Snappy => {
                 let claimed = snap::raw::decompress_len(compressed).map_err(|e| self.error(e))?;
                 if claimed != raw_len {
