@@ -51,7 +51,7 @@ pub mod wal;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -149,6 +149,16 @@ pub struct Store {
     /// Shared by flushes around their index add and commit, exclusive for
     /// the compactor's swaps, so a commit never publishes half a swap.
     pub(crate) commit_gate: parking_lot::RwLock<()>,
+    /// Group commit of the index: chunk references added by flushes
+    /// (numbered in order of completed adds), the number covered by the
+    /// last commit, and the leader lock. A flush adds its reference, then
+    /// either finds a later commit already covers it or commits everything
+    /// added so far itself — a burst of flushes shares a few commits.
+    index_added: AtomicU64,
+    index_committed: AtomicU64,
+    index_commit_lock: tokio::sync::Mutex<()>,
+    /// Partitions committed whose snapshot upload has not succeeded yet.
+    unsynced: tokio::sync::Mutex<BTreeSet<(TenantId, Day)>>,
     flush_tx: mpsc::UnboundedSender<Arc<PendingChunk>>,
     flush_rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<Arc<PendingChunk>>>>,
     /// Chunks handed to workers and not yet indexed.
@@ -267,6 +277,10 @@ impl Store {
             cache: ChunkCache::new(cfg.chunk_cache_bytes),
             wal_markers: parking_lot::Mutex::new(HashMap::new()),
             commit_gate: parking_lot::RwLock::new(()),
+            index_added: AtomicU64::new(0),
+            index_committed: AtomicU64::new(0),
+            index_commit_lock: tokio::sync::Mutex::new(()),
+            unsynced: tokio::sync::Mutex::new(BTreeSet::new()),
             flush_tx,
             flush_rx: parking_lot::Mutex::new(Some(flush_rx)),
             in_flight: AtomicU64::new(0),
@@ -624,14 +638,38 @@ impl Store {
         let days: Vec<Day> = chunk_days(&p.chunk_ref).collect();
         self.snapshots.ensure_local(&p.tenant, &days).await?;
         let (store, p2) = (self.clone(), p.clone());
+        tokio::task::spawn_blocking(move || {
+            let _shared = store.commit_gate.read();
+            store.index.add(&p2.tenant, &p2.labels, &p2.chunk_ref)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+        let mine = self.index_added.fetch_add(1, Ordering::AcqRel) + 1;
+        self.commit_index_through(mine).await
+    }
+
+    /// Makes index addition number `mine` durable and visible: returns at
+    /// once if a commit that started after it was added has finished,
+    /// otherwise commits everything added so far and uploads the snapshots.
+    async fn commit_index_through(self: &Arc<Self>, mine: u64) -> Result<(), StoreError> {
+        let _leader = self.index_commit_lock.lock().await;
+        if self.index_committed.load(Ordering::Acquire) >= mine {
+            return Ok(());
+        }
+        let through = self.index_added.load(Ordering::Acquire);
+        let store = self.clone();
         let committed = tokio::task::spawn_blocking(move || {
             let _shared = store.commit_gate.read();
-            store.index.add(&p2.tenant, &p2.labels, &p2.chunk_ref)?;
             store.index.commit()
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
-        self.snapshots.sync_all(&committed).await?;
+        let mut unsynced = self.unsynced.lock().await;
+        unsynced.extend(committed);
+        let parts: Vec<(TenantId, Day)> = unsynced.iter().cloned().collect();
+        self.snapshots.sync_all(&parts).await?;
+        unsynced.clear();
+        self.index_committed.fetch_max(through, Ordering::AcqRel);
         Ok(())
     }
 
