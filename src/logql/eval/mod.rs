@@ -93,6 +93,12 @@ pub fn compile_line_filter(
     build::line_filter(f)
 }
 
+/// Builds the pipeline of a log query, as the engine runs it on stored
+/// entries (the live tail runs it on appended ones).
+pub fn log_pipeline(log: &ast::LogExpr) -> Result<crate::logql::log::Pipeline, QueryError> {
+    build::pipeline(&log.pipeline, crate::logql::log::ParserHints::none())
+}
+
 /// The query engine.
 pub struct Engine {
     store: Arc<Store>,
