@@ -63,7 +63,8 @@ pub struct TailRequest {
     pub matchers: Vec<Matcher>,
     /// Entries the queue holds before it drops (at least 1).
     pub queue_entries: usize,
-    /// Concurrent subscriptions allowed for the tenant (0: no limit).
+    /// Concurrent subscriptions allowed for the tenant. As in Loki
+    /// (`count >= limit` refuses), 0 refuses every subscription.
     pub max_per_tenant: usize,
 }
 
@@ -269,14 +270,17 @@ impl TailFeed {
         });
         {
             let mut tenants = self.tenants.write();
-            let list = tenants.entry(req.tenant.clone()).or_default();
-            if req.max_per_tenant > 0 && list.len() >= req.max_per_tenant {
+            let count = tenants.get(&req.tenant).map_or(0, Vec::len);
+            if count >= req.max_per_tenant {
                 return Err(TailError::TooManyTails {
-                    count: list.len() + 1,
+                    count: count + 1,
                     limit: req.max_per_tenant,
                 });
             }
-            list.push(Arc::clone(&sub));
+            tenants
+                .entry(req.tenant.clone())
+                .or_default()
+                .push(Arc::clone(&sub));
             // Under the lock, so a publisher that sees the count also finds
             // the subscriber.
             self.active.fetch_add(1, Ordering::SeqCst);
@@ -506,6 +510,14 @@ mod tests {
         );
         // Another tenant is not affected.
         let _c = feed.subscribe(request("other", vec![], 10)).unwrap();
+        let mut none = request("zero", vec![], 10);
+        none.max_per_tenant = 0;
+        assert_eq!(
+            feed.subscribe(none).unwrap_err(),
+            TailError::TooManyTails { count: 1, limit: 0 },
+            "a zero limit refuses every tail, as Loki's check does"
+        );
+        assert_eq!(feed.tenant_subscriber_count(&tenant("zero")), 0);
         drop(a);
         assert!(feed.subscribe(req).is_ok(), "a slot freed by a drop");
     }
