@@ -518,4 +518,11 @@ async fn bad_requests_are_refused_as_loki_refuses_them() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
+    let resp = reqwest::Client::new()
+        .post(l.url("/loki/api/v1/tail?query=%7Bapp%3D%22a%22%7D"))
+        .header("X-Scope-OrgID", "t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "POST is routed, and not a WebSocket");
 }

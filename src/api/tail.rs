@@ -579,9 +579,9 @@ impl Session {
 }
 
 fn write_ns(out: &mut Vec<u8>, ts: Timestamp) {
-    out.push(b'"');
-    out.extend_from_slice(ts.nanos().to_string().as_bytes());
-    out.push(b'"');
+    use std::io::Write;
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "\"{}\"", ts.nanos());
 }
 
 /// One frame in the session's shape.
