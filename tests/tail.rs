@@ -526,3 +526,35 @@ async fn bad_requests_are_refused_as_loki_refuses_them() {
         .unwrap();
     assert_eq!(resp.status(), 400, "POST is routed, and not a WebSocket");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_while_pushes_flow_gives_every_line_once_across_replay_and_live() {
+    let l = std::sync::Arc::new(Lokal::start(""));
+    let c = reqwest::Client::new();
+    let (l2, c2) = (l.clone(), c.clone());
+    let pusher = tokio::spawn(async move {
+        let mut all = Vec::new();
+        for batch in 0..60 {
+            let entries: Vec<(i64, String)> = (0..10)
+                .map(|i| (now_ns(), format!("b{batch:02} l{i}")))
+                .collect();
+            assert_eq!(
+                push(&c2, &l2, "t", r#"{"app":"flow"}"#, &entries).await,
+                204
+            );
+            all.extend(entries.into_iter().map(|e| e.1));
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+        all
+    });
+    // Connect somewhere in the middle of the pushes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut ws = connect(&l, "t", &[("query", r#"{app="flow"}"#), ("limit", "5000")]).await;
+    let pushed = pusher.await.unwrap();
+    let r = read(&mut ws, pushed.len(), Duration::from_secs(10)).await;
+    let got: Vec<&str> = r.lines.iter().map(|x| x.2.as_str()).collect();
+    let want: Vec<&str> = pushed.iter().map(String::as_str).collect();
+    assert_eq!(got, want, "history then live: each line once, in order");
+    let more = read(&mut ws, 1, Duration::from_millis(500)).await;
+    assert!(more.lines.is_empty(), "duplicates: {:?}", more.lines);
+}

@@ -52,7 +52,7 @@ use super::query::request_params;
 use super::{ApiError, SharedState};
 use crate::logql::eval::{self, QueryParams};
 use crate::logql::log::{LabelsResult, Pipeline, StreamPipeline};
-use crate::logql::result::QueryData;
+use crate::logql::result::{QueryData, StreamResult};
 use crate::logql::syntax::{self, ast};
 use crate::model::{Direction, Labels, StreamId, TenantId, Timestamp};
 use crate::store::tail::{DEFAULT_QUEUE_ENTRIES, DroppedEntry, TailDelivery, TailRequest};
@@ -338,6 +338,28 @@ struct Session {
 }
 
 impl Session {
+    fn new(
+        sub: crate::store::tail::TailSubscription,
+        pipeline: Pipeline,
+        delay_for: Duration,
+        format: FrameFormat,
+        max_duration: Duration,
+    ) -> Session {
+        Session {
+            sub,
+            pipeline,
+            streams: HashMap::new(),
+            pending: BinaryHeap::new(),
+            seq: 0,
+            delay_ns: i64::try_from(delay_for.as_nanos()).unwrap_or(i64::MAX),
+            format,
+            replayed: HashSet::new(),
+            replayed_max: Timestamp::MIN,
+            dropped: Vec::new(),
+            max_duration,
+        }
+    }
+
     /// Subscribes (the tenant's tail limit), then replays history; live
     /// entries appended meanwhile wait in the subscription.
     async fn open(
@@ -362,19 +384,13 @@ impl Session {
             })
             .map_err(|e| e.to_string())?;
         let categorize = matches!(format, FrameFormat::V1 { categorize: true });
-        let mut session = Session {
+        let mut session = Session::new(
             sub,
             pipeline,
-            streams: HashMap::new(),
-            pending: BinaryHeap::new(),
-            seq: 0,
-            delay_ns: i64::try_from(params.delay_for.as_nanos()).unwrap_or(i64::MAX),
+            params.delay_for,
             format,
-            replayed: HashSet::new(),
-            replayed_max: Timestamp::MIN,
-            dropped: Vec::new(),
-            max_duration: st.config.querier.tail_max_duration,
-        };
+            st.config.querier.tail_max_duration,
+        );
         let now = Timestamp::now();
         let resp = st
             .engine
@@ -394,29 +410,35 @@ impl Session {
             .await
             .map_err(|e| e.to_string())?;
         if let QueryData::Streams(streams) = resp.data {
-            for s in streams {
-                let shown = Arc::new(s.labels);
-                for e in s.entries {
-                    session.replayed.insert(line_key(e.ts, &shown, &e.line));
-                    session.replayed_max = session.replayed_max.max(e.ts);
-                    session.seq += 1;
-                    session.pending.push(Reverse(Pending {
-                        ts: e.ts,
-                        seq: session.seq,
-                        line: e.line,
-                        labels: LineLabels::Replayed {
-                            stream: Arc::clone(&shown),
-                            metadata: e.structured_metadata,
-                            parsed: e.parsed,
-                        },
-                    }));
-                }
+            session.add_history(streams);
+        }
+        Ok(session)
+    }
+
+    /// Queues the replayed history and remembers it, so the same lines
+    /// arriving live are not sent twice.
+    fn add_history(&mut self, streams: Vec<StreamResult>) {
+        for s in streams {
+            let shown = Arc::new(s.labels);
+            for e in s.entries {
+                self.replayed.insert(line_key(e.ts, &shown, &e.line));
+                self.replayed_max = self.replayed_max.max(e.ts);
+                self.seq += 1;
+                self.pending.push(Reverse(Pending {
+                    ts: e.ts,
+                    seq: self.seq,
+                    line: e.line,
+                    labels: LineLabels::Replayed {
+                        stream: Arc::clone(&shown),
+                        metadata: e.structured_metadata,
+                        parsed: e.parsed,
+                    },
+                }));
             }
         }
         // Equal timestamps of different streams: order by labels, then as
         // the engine returned them.
-        session.resequence_replay();
-        Ok(session)
+        self.resequence_replay();
     }
 
     /// Gives replayed lines of equal timestamps a label order (the engine
@@ -495,6 +517,13 @@ impl Session {
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        self.absorb(delivery);
+        Ok(())
+    }
+
+    /// The pure part of [`Session::take`]: pipeline, replay dedup, pending
+    /// buffer, drop reports.
+    fn absorb(&mut self, delivery: TailDelivery) {
         let categorize = self.categorize();
         let pipeline = &self.pipeline;
         for batch in &delivery.batches {
@@ -530,7 +559,6 @@ impl Session {
         }
         let room = crate::store::tail::MAX_DROPPED_REPORTED.saturating_sub(self.dropped.len());
         self.dropped.extend(delivery.dropped.into_iter().take(room));
-        Ok(())
     }
 
     /// How long until the oldest pending line is due (`None`: nothing waits).
@@ -545,7 +573,7 @@ impl Session {
     /// [`MAX_ENTRIES_PER_FRAME`].
     async fn send_due<S>(&mut self, sink: &mut S) -> Result<(), End>
     where
-        S: futures::Sink<Message, Error = axum::Error> + Unpin,
+        S: futures::Sink<Message> + Unpin,
     {
         loop {
             let now = Timestamp::now();
@@ -768,6 +796,203 @@ mod tests {
             legacy,
             r#"{"streams":[{"labels":"{app=\"a\"}","entries":[{"ts":"1970-01-01T00:00:00.000000005Z","line":"one"}]}],"dropped_entries":null}"#
         );
+    }
+
+    use crate::logql::result::ResultEntry;
+    use crate::model::Entry;
+    use crate::store::tail::TailFeed;
+
+    fn session(feed: &Arc<TailFeed>, query: &str, delay_secs: u64, queue: usize) -> Session {
+        let log = syntax::parse_log_selector(query, true).unwrap();
+        let sub = feed
+            .subscribe(TailRequest {
+                tenant: TenantId::new("t").unwrap(),
+                matchers: log.matchers().to_vec(),
+                queue_entries: queue,
+                max_per_tenant: 10,
+            })
+            .unwrap();
+        Session::new(
+            sub,
+            eval::log_pipeline(&log).unwrap(),
+            Duration::from_secs(delay_secs),
+            FrameFormat::V1 { categorize: false },
+            Duration::from_secs(3600),
+        )
+    }
+
+    fn publish(feed: &TailFeed, labels: &str, entries: &[(i64, &str)]) {
+        let l = Labels::parse(labels).unwrap();
+        let entries = entries
+            .iter()
+            .map(|(ts, line)| Entry::new(Timestamp::from_nanos(*ts), line.to_string()))
+            .collect();
+        feed.publish(
+            &TenantId::new("t").unwrap(),
+            &l,
+            l.stream_id(),
+            entries,
+            Lsn(1),
+        );
+    }
+
+    fn publish_owned(feed: &TailFeed, labels: &str, entries: Vec<(i64, String)>) {
+        let l = Labels::parse(labels).unwrap();
+        let entries = entries
+            .into_iter()
+            .map(|(ts, line)| Entry::new(Timestamp::from_nanos(ts), line))
+            .collect();
+        feed.publish(
+            &TenantId::new("t").unwrap(),
+            &l,
+            l.stream_id(),
+            entries,
+            Lsn(1),
+        );
+    }
+
+    fn absorb(s: &mut Session) {
+        if let Some(d) = s.sub.try_recv() {
+            s.absorb(d);
+        }
+    }
+
+    /// Frames sent now, parsed.
+    async fn sent(s: &mut Session) -> Vec<serde_json::Value> {
+        let (mut tx, mut rx) = futures::channel::mpsc::unbounded::<Message>();
+        assert!(s.send_due(&mut tx).await.is_ok());
+        drop(tx);
+        let mut out = Vec::new();
+        while let Some(m) = rx.next().await {
+            if let Message::Text(t) = m {
+                out.push(serde_json::from_str(t.as_str()).unwrap());
+            }
+        }
+        out
+    }
+
+    fn lines(frames: &[serde_json::Value]) -> Vec<(i64, String)> {
+        frames
+            .iter()
+            .flat_map(|f| f["streams"].as_array().unwrap().clone())
+            .map(|s| {
+                let v = &s["values"][0];
+                (
+                    v[0].as_str().unwrap().parse().unwrap(),
+                    v[1].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn history_lines_are_not_sent_again_live() {
+        let feed = TailFeed::new();
+        let mut s = session(&feed, r#"{app="a"}"#, 0, 100);
+        let labels = Labels::parse(r#"{app="a"}"#).unwrap();
+        let entry = |ts: i64, line: &str| ResultEntry {
+            ts: Timestamp::from_nanos(ts),
+            line: Bytes::copy_from_slice(line.as_bytes()),
+            structured_metadata: Labels::empty(),
+            parsed: Labels::empty(),
+        };
+        s.add_history(vec![StreamResult {
+            labels,
+            entries: vec![entry(11, "y"), entry(10, "x")],
+        }]);
+        // Appended between the subscription and the replay: both in the
+        // history and in the feed.
+        publish(&feed, r#"{app="a"}"#, &[(11, "y"), (12, "z")]);
+        publish(&feed, r#"{app="b"}"#, &[(13, "other stream")]);
+        absorb(&mut s);
+        let got = lines(&sent(&mut s).await);
+        assert_eq!(
+            got,
+            [
+                (10, "x".to_string()),
+                (11, "y".to_string()),
+                (12, "z".to_string())
+            ]
+        );
+        // A later line equal in text but newer is not a duplicate.
+        publish(&feed, r#"{app="a"}"#, &[(20, "y")]);
+        absorb(&mut s);
+        assert_eq!(lines(&sent(&mut s).await), [(20, "y".to_string())]);
+    }
+
+    #[tokio::test]
+    async fn frames_hold_at_most_100_lines_in_timestamp_order() {
+        let feed = TailFeed::new();
+        let mut s = session(&feed, r#"{app=~"a|b"}"#, 0, 1000);
+        let even: Vec<(i64, String)> = (0..125).map(|i| (2 * i, format!("a{i}"))).collect();
+        let odd: Vec<(i64, String)> = (0..125).map(|i| (2 * i + 1, format!("b{i}"))).collect();
+        publish_owned(&feed, r#"{app="a"}"#, even);
+        publish_owned(&feed, r#"{app="b"}"#, odd);
+        absorb(&mut s);
+        let frames = sent(&mut s).await;
+        let sizes: Vec<usize> = frames
+            .iter()
+            .map(|f| f["streams"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(sizes, [100, 100, 50]);
+        let ts: Vec<i64> = lines(&frames).into_iter().map(|x| x.0).collect();
+        assert_eq!(ts, (0..250).collect::<Vec<i64>>(), "merged by timestamp");
+    }
+
+    #[tokio::test]
+    async fn delay_for_holds_lines_until_their_time() {
+        let feed = TailFeed::new();
+        let mut s = session(&feed, r#"{app="a"}"#, 5, 100);
+        let now = Timestamp::now().nanos();
+        publish(
+            &feed,
+            r#"{app="a"}"#,
+            &[(now, "fresh"), (now - 10_000_000_000, "old")],
+        );
+        absorb(&mut s);
+        assert_eq!(
+            lines(&sent(&mut s).await),
+            [(now - 10_000_000_000, "old".to_string())]
+        );
+        let wait = s.next_due_in().unwrap();
+        assert!(
+            wait > Duration::from_secs(4) && wait <= Duration::from_secs(5),
+            "{wait:?}"
+        );
+        assert!(sent(&mut s).await.is_empty(), "fresh waits for its delay");
+        // Without a delay, only lines stamped in the future wait.
+        let mut s = session(&feed, r#"{app="c"}"#, 0, 100);
+        publish(
+            &feed,
+            r#"{app="c"}"#,
+            &[(now, "now"), (now + 3_600_000_000_000, "future")],
+        );
+        absorb(&mut s);
+        assert_eq!(lines(&sent(&mut s).await), [(now, "now".to_string())]);
+        assert!(s.next_due_in().unwrap() > Duration::from_secs(3000));
+    }
+
+    #[tokio::test]
+    async fn drops_are_reported_with_the_next_frame() {
+        let feed = TailFeed::new();
+        let mut s = session(&feed, r#"{app="a"}"#, 0, 2);
+        publish(
+            &feed,
+            r#"{app="a"}"#,
+            &[(1, "a"), (2, "b"), (3, "c"), (4, "d")],
+        );
+        absorb(&mut s);
+        let frames = sent(&mut s).await;
+        assert_eq!(frames.len(), 1);
+        assert_eq!(lines(&frames), [(1, "a".to_string()), (2, "b".to_string())]);
+        assert_eq!(
+            frames[0]["dropped_entries"],
+            serde_json::json!([
+                {"timestamp": "3", "labels": {"app": "a"}},
+                {"timestamp": "4", "labels": {"app": "a"}}
+            ])
+        );
+        assert!(sent(&mut s).await.is_empty(), "reported once");
     }
 
     #[test]
