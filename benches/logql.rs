@@ -18,7 +18,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use common::*;
-use lokal::logql::eval::compile_log_pipeline;
+use lokal::logql::eval::log_pipeline;
 use lokal::logql::syntax::{parse, parse_log_selector};
 use lokal::model::{Labels, Timestamp};
 
@@ -80,7 +80,7 @@ fn pipelines() {
         r#"{app="api"} | logfmt | duration > 10ms"#,
     ] {
         let expr = parse_log_selector(q, true).unwrap();
-        let pipeline = compile_log_pipeline(&expr).unwrap();
+        let pipeline = log_pipeline(&expr).unwrap();
         let mut kept = 0usize;
         let t = median(5, || {
             let mut sp = pipeline.for_stream(&labels);

@@ -13,6 +13,7 @@ pub mod params;
 pub mod push;
 pub mod push_decode;
 pub mod query;
+pub mod tail;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -191,6 +192,11 @@ pub fn router(state: SharedState) -> Router {
         .merge(queries)
         .route("/loki/api/v1/push", post(push::push))
         .route("/api/prom/push", post(push::push_legacy))
+        .route("/loki/api/v1/tail", get(tail::tail).post(tail::tail))
+        .route(
+            "/api/prom/tail",
+            get(tail::tail_legacy).post(tail::tail_legacy),
+        )
         .route("/ready", get(ready))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
         .route("/flush", get(flush).post(flush))

@@ -40,7 +40,7 @@ pub(crate) fn request_params(query: Option<String>, headers: &HeaderMap, body: &
     Params::parse(query.as_deref(), form.then_some(&body[..]))
 }
 
-fn categorize(headers: &HeaderMap) -> bool {
+pub(crate) fn categorize(headers: &HeaderMap) -> bool {
     headers
         .get_all("X-Loki-Response-Encoding-Flags")
         .iter()

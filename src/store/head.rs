@@ -253,6 +253,20 @@ impl Head {
         entries: Vec<Entry>,
         log: impl FnOnce(&[Entry]) -> Result<Lsn, E>,
     ) -> Result<HeadAppend, AppendError<E>> {
+        self.append_observed(stream, entries, log, |_, _| {})
+    }
+
+    /// [`Head::append`], then hands the accepted entries (moved, not copied)
+    /// and their LSN to `observe` while the stream lock is still held, so
+    /// observers see each stream's batches in WAL order. The live tail feed
+    /// hooks in here; `observe` must not block.
+    pub fn append_observed<E>(
+        &self,
+        stream: &HeadStream,
+        entries: Vec<Entry>,
+        log: impl FnOnce(&[Entry]) -> Result<Lsn, E>,
+        observe: impl FnOnce(Vec<Entry>, Lsn),
+    ) -> Result<HeadAppend, AppendError<E>> {
         let window = self.cfg.out_of_order_window();
         let mut st = stream.state.lock();
         let mut out = HeadAppend::default();
@@ -290,6 +304,7 @@ impl Head {
         out.cut = self
             .push_locked(stream, &mut st, &accepted, lsn)
             .map_err(AppendError::Head)?;
+        observe(accepted, lsn);
         Ok(out)
     }
 

@@ -46,6 +46,7 @@ pub mod head;
 pub mod index;
 pub mod object;
 pub mod snapshot;
+pub mod tail;
 pub mod wal;
 
 #[cfg(test)]
@@ -167,6 +168,8 @@ pub struct Store {
     pub counters: StoreCounters,
     /// The compactor's counters (here so /metrics finds them on the store).
     pub compactor_counters: CompactorCounters,
+    /// Live tail subscribers, fed by [`Store::append`].
+    tail: Arc<tail::TailFeed>,
     cfg: StoreConfig,
 }
 
@@ -287,6 +290,7 @@ impl Store {
             idle: Notify::new(),
             counters: StoreCounters::default(),
             compactor_counters: CompactorCounters::default(),
+            tail: tail::TailFeed::new(),
             cfg,
         });
         let s2 = store.clone();
@@ -510,6 +514,13 @@ impl Store {
     }
 
     /// Appends a validated batch to a stream (blocking: head and WAL encode).
+    ///
+    /// Tail hook: when anyone tails ([`tail::TailFeed::is_active`], one
+    /// atomic load), the accepted entries are published to the feed with
+    /// their LSN, under the stream lock (so in WAL order per stream) and
+    /// without copying. Subscribers wait for that LSN to be durable before
+    /// showing the entries, so a tail never shows an entry that a crash
+    /// could lose.
     pub fn append(
         &self,
         tenant: &TenantId,
@@ -517,13 +528,22 @@ impl Store {
         entries: Vec<Entry>,
     ) -> Result<head::HeadAppend, StoreError> {
         let stream = self.head.get_or_create(tenant, labels);
-        let res = self.head.append(&stream, entries, |accepted| {
+        let log = |accepted: &[Entry]| {
             self.wal.append(RecordRef::Entries {
                 tenant: tenant.as_str(),
                 labels: &stream.key,
                 entries: accepted,
             })
-        });
+        };
+        let res = if self.tail.is_active() {
+            self.head
+                .append_observed(&stream, entries, log, |accepted, lsn| {
+                    self.tail
+                        .publish(tenant, &stream.labels, stream.id, accepted, lsn)
+                })
+        } else {
+            self.head.append(&stream, entries, log)
+        };
         match res {
             Ok(mut out) => {
                 if let Some(p) = out.cut.take() {
@@ -534,6 +554,11 @@ impl Store {
             Err(AppendError::Log(e)) => Err(StoreError::Wal(e)),
             Err(AppendError::Head(e)) => Err(StoreError::Head(e)),
         }
+    }
+
+    /// The live tail feed (subscribe here; [`Store::append`] publishes).
+    pub fn tail_feed(&self) -> &Arc<tail::TailFeed> {
+        &self.tail
     }
 
     /// Waits until the WAL holds everything up to `lsn` durably.

@@ -842,3 +842,50 @@ storage_suite!(
     compactor_changes_survive_a_crash_before_the_wal_forgets,
     failing_bucket_keeps_entries_and_bounds_memory,
 );
+
+/// The tail hook in `Store::append`: subscribers get exactly the accepted
+/// entries (no duplicates, nothing refused), tagged with the WAL record that
+/// holds them; nothing is published while nobody tails.
+#[tokio::test]
+async fn append_publishes_accepted_entries_to_tail_subscribers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(cfg(dir.path(), 1 << 20), objects(dir.path()))
+        .await
+        .unwrap();
+    store
+        .append(&tenant(), &labels("early"), entries("early", 0, 3))
+        .unwrap();
+    assert_eq!(store.tail_feed().delivered_total(), 0, "nobody tails");
+
+    let sub = store
+        .tail_feed()
+        .subscribe(tail::TailRequest {
+            tenant: tenant(),
+            matchers: vec![Matcher::new("app", MatchOp::Eq, "a").unwrap()],
+            queue_entries: 100,
+            max_per_tenant: 10,
+        })
+        .unwrap();
+    let batch = entries("a", 0, 4);
+    let mut with_dup = batch.clone();
+    with_dup.push(batch[3].clone());
+    let out = store.append(&tenant(), &labels("a"), with_dup).unwrap();
+    assert_eq!(out.duplicates, 1);
+    store
+        .append(&tenant(), &labels("b"), entries("b", 0, 2))
+        .unwrap();
+    let d = sub.try_recv().unwrap();
+    assert_eq!(d.batches.len(), 1, "stream b does not match");
+    assert_eq!(
+        d.batches[0].entries(),
+        &batch[..],
+        "the duplicate is not published"
+    );
+    assert_eq!(Some(d.batches[0].lsn()), out.lsn);
+    assert_eq!(d.batches[0].labels(), &labels("a"));
+    drop(sub);
+    store
+        .append(&tenant(), &labels("a"), entries("a", 10, 2))
+        .unwrap();
+    assert_eq!(store.tail_feed().delivered_total(), 4);
+}

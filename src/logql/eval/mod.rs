@@ -93,13 +93,10 @@ pub fn compile_line_filter(
     build::line_filter(f)
 }
 
-/// Compiles the pipeline of a log query (`{…} | json | …`) as a log query
-/// runs it: its stages, with no parser hints. For callers that process
-/// lines outside the engine (benchmarks, tools).
-pub fn compile_log_pipeline(
-    expr: &ast::LogExpr,
-) -> Result<crate::logql::log::Pipeline, QueryError> {
-    build::pipeline(&expr.pipeline, crate::logql::log::ParserHints::none())
+/// Builds the pipeline of a log query, as the engine runs it on stored
+/// entries (the live tail runs it on appended ones).
+pub fn log_pipeline(log: &ast::LogExpr) -> Result<crate::logql::log::Pipeline, QueryError> {
+    build::pipeline(&log.pipeline, crate::logql::log::ParserHints::none())
 }
 
 /// The query engine.
