@@ -1,0 +1,167 @@
+//! Streaming reads of a log query, stream by stream, for callers that fold
+//! entries into something smaller than a result (pattern detection): every
+//! entry that passes the pipeline is handed to the stream's visitor, and no
+//! entry is kept.
+//!
+//! Owns: [`EntryVisitor`], [`VisitParams`] and [`Engine::visit_streams`].
+//! Does not own: what visitors compute, result limits (a visitor stops its
+//! stream by returning `false`; callers share a budget between visitors).
+//!
+//! Invariants: the query's range limits apply as for `execute`; a stream's
+//! entries reach its visitor in the query's direction, block by block
+//! (sources overlapping in time are not merged); lines are borrowed from the
+//! decoded block, never copied.
+
+use std::collections::HashMap;
+
+use futures::StreamExt;
+
+use super::scan::{self, InRange, Task};
+use super::{Engine, QueryError, build};
+use crate::logql::log::{LabelsResult, LineFilter, ParserHints, StreamPipeline};
+use crate::logql::syntax::{self, ast};
+use crate::model::{Direction, Labels, TenantId, Timestamp};
+
+/// Receives the entries of one stream that passed the pipeline.
+pub trait EntryVisitor: Send + 'static {
+    /// One entry; return `false` to stop reading this stream.
+    fn visit(&mut self, ts: Timestamp, line: &[u8], labels: &LabelsResult) -> bool;
+}
+
+/// A log query to read through visitors.
+#[derive(Clone, Debug)]
+pub struct VisitParams {
+    pub tenant: TenantId,
+    pub query: String,
+    /// Entries in `[start, end)`.
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub direction: Direction,
+}
+
+impl Engine {
+    /// Reads every entry of a log query, one visitor per matching stream
+    /// (made by `make` from the stream's labels), and returns the visitors
+    /// in the order of the store's streams. Streams are read concurrently;
+    /// a stream's blocks are decoded and visited on blocking threads.
+    pub async fn visit_streams<V, F>(&self, p: VisitParams, make: F) -> Result<Vec<V>, QueryError>
+    where
+        V: EntryVisitor,
+        F: Fn(&Labels) -> V,
+    {
+        let expr = syntax::parse(&p.query).map_err(|e| QueryError::Parse(e.to_string()))?;
+        let ast::Expr::Log(log) = &expr else {
+            return Err(QueryError::BadRequest(
+                "only log queries are supported by this endpoint".into(),
+            ));
+        };
+        let limits = self.overrides.get(p.tenant.as_str());
+        let start = super::check_range(&limits, p.start, p.end)?;
+        let pipeline = build::pipeline(&log.pipeline, ParserHints::none())?;
+        let prefilter: Option<LineFilter> = pipeline
+            .leading_line_filters()
+            .into_iter()
+            .cloned()
+            .reduce(LineFilter::and);
+        let streams = self
+            .store
+            .select(&p.tenant, log.matchers(), start, p.end)
+            .await
+            .map_err(QueryError::storage)?;
+        let mut per_stream: HashMap<usize, Vec<Task>> = HashMap::new();
+        for t in scan::tasks(&streams, p.direction) {
+            per_stream.entry(t.stream).or_default().push(t);
+        }
+        let jobs: Vec<(V, StreamPipeline, Vec<Task>)> = streams
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (
+                    make(&s.labels),
+                    pipeline.for_stream(&s.labels),
+                    per_stream.remove(&i).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let (tenant, end, direction) = (&p.tenant, p.end, p.direction);
+        let prefilter = &prefilter;
+        let run = futures::stream::iter(jobs)
+            .map(|(visitor, sp, tasks)| async move {
+                self.visit_stream(
+                    tenant,
+                    visitor,
+                    sp,
+                    tasks,
+                    prefilter,
+                    (start, end),
+                    direction,
+                )
+                .await
+            })
+            .buffered(self.parallelism.max(1) * 2)
+            .collect::<Vec<_>>();
+        let timeout = limits.query_timeout.get();
+        let results = if timeout.is_zero() {
+            run.await
+        } else {
+            tokio::time::timeout(timeout, run)
+                .await
+                .map_err(|_| QueryError::Timeout)?
+        };
+        results.into_iter().collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn visit_stream<V: EntryVisitor>(
+        &self,
+        tenant: &TenantId,
+        mut visitor: V,
+        mut sp: StreamPipeline,
+        tasks: Vec<Task>,
+        prefilter: &Option<LineFilter>,
+        (start, end): (Timestamp, Timestamp),
+        direction: Direction,
+    ) -> Result<V, QueryError> {
+        let mut stats = crate::logql::result::QueryStats::default();
+        for task in tasks {
+            let mut blocks =
+                scan::fetch(&self.store, tenant, &task, start, end, &mut stats).await?;
+            let head = task.source.is_head();
+            let prefilter = prefilter.clone();
+            let go_on;
+            (visitor, sp, go_on) = tokio::task::spawn_blocking(move || {
+                let mut stats = crate::logql::result::QueryStats::default();
+                scan::order_blocks(&mut blocks, direction);
+                for data in &blocks {
+                    let InRange { block, lo, hi } =
+                        scan::decode(data, start, end, head, &mut stats)?;
+                    let mut visit_one = |i: usize| -> bool {
+                        let line = block.line(i);
+                        if prefilter.as_ref().is_some_and(|f| !f.matches(line)) {
+                            return true;
+                        }
+                        let ts = block.ts(i);
+                        match sp.process_with(ts, line, block.metadata(i), |_, _| Some(())) {
+                            Some((out, ())) => visitor.visit(ts, out.line, &out.labels),
+                            None => true,
+                        }
+                    };
+                    let more = match direction {
+                        Direction::Backward => (lo..hi).rev().all(&mut visit_one),
+                        Direction::Forward => (lo..hi).all(&mut visit_one),
+                    };
+                    if !more {
+                        return Ok::<_, QueryError>((visitor, sp, false));
+                    }
+                }
+                Ok((visitor, sp, true))
+            })
+            .await
+            .map_err(|e| QueryError::Internal(format!("query task failed: {e}")))??;
+            if !go_on {
+                break;
+            }
+        }
+        Ok(visitor)
+    }
+}
