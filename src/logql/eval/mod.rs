@@ -126,8 +126,9 @@ fn clamp_lookback(limits: &crate::limits::Limits, start: Timestamp) -> Timestamp
     start
 }
 
-/// Both range limits: the (possibly clamped) start, or the length error.
-fn check_range(
+/// Both range limits (`max_query_length`, `max_query_lookback`): the
+/// possibly clamped start, or the length error.
+pub fn check_range(
     limits: &crate::limits::Limits,
     start: Timestamp,
     end: Timestamp,
