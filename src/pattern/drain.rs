@@ -277,8 +277,7 @@ impl Drain {
             let id = *self.nodes[node].cluster_ids.first()?;
             return self.touch(id).then_some(id);
         }
-        let mut depth = 1;
-        for t in tokens.iter() {
+        for (depth, t) in (1..).zip(tokens.iter()) {
             if depth >= self.max_node_depth || depth == n {
                 break;
             }
@@ -287,7 +286,6 @@ impl Drain {
                 Some(&child) => child,
                 None => return None,
             };
-            depth += 1;
         }
         self.fast_match(node, tokens)
     }
@@ -347,8 +345,7 @@ impl Drain {
             self.nodes[node].cluster_ids.push(id);
             return;
         }
-        let mut depth = 1;
-        for t in &tokens {
+        for (depth, t) in (1..).zip(tokens.iter()) {
             if depth >= self.max_node_depth || depth >= n {
                 let ids = std::mem::take(&mut self.nodes[node].cluster_ids);
                 let mut kept: Vec<usize> = ids.into_iter().filter(|&i| self.touch(i)).collect();
@@ -377,7 +374,6 @@ impl Drain {
             } else {
                 node = self.child_or_new(node, PLACEHOLDER);
             }
-            depth += 1;
         }
     }
 
