@@ -15,10 +15,13 @@ use serde_json::{Value, json};
 
 const TAGS: &str = "Source=grafana-lokiexplore-app";
 
-/// One pushed stream: labels, and (ts ns, line, structured metadata).
+/// One pushed entry: ts (ns), line, structured metadata.
+type PushedEntry = (i64, String, Vec<(&'static str, String)>);
+
+/// One pushed stream.
 struct PushedStream {
     labels: BTreeMap<&'static str, String>,
-    entries: Vec<(i64, String, Vec<(&'static str, String)>)>,
+    entries: Vec<PushedEntry>,
 }
 
 impl PushedStream {
@@ -522,7 +525,9 @@ fn drilldown_request_sequence() {
     }
 
     // Bad parameters are 400s with a plain-text reason.
-    let bad: Vec<(&str, Vec<(String, String)>, &str)> = vec![
+    // (path, parameters, message excerpt)
+    type BadCase = (&'static str, Vec<(String, String)>, &'static str);
+    let bad: Vec<BadCase> = vec![
         (
             "/loki/api/v1/detected_fields",
             with(&[
