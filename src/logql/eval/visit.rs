@@ -165,3 +165,158 @@ impl Engine {
         Ok(visitor)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::config::ObjectBackend;
+    use crate::limits::{Limits, Overrides};
+    use crate::model::{Entry, MetadataPair};
+    use crate::store::chunk::Codec;
+    use crate::store::head::HeadConfig;
+    use crate::store::object::ObjectStorage;
+    use crate::store::{Store, StoreConfig};
+
+    /// Collects what it is given; stops after `stop_after` entries.
+    struct Collect {
+        stream: String,
+        seen: Vec<(i64, String, Option<String>)>,
+        stop_after: usize,
+    }
+
+    impl EntryVisitor for Collect {
+        fn visit(&mut self, ts: Timestamp, line: &[u8], labels: &LabelsResult) -> bool {
+            let level = labels
+                .structured_metadata()
+                .get("detected_level")
+                .map(str::to_string);
+            self.seen.push((
+                ts.nanos(),
+                String::from_utf8_lossy(line).into_owned(),
+                level,
+            ));
+            self.seen.len() < self.stop_after
+        }
+    }
+
+    async fn engine_with(streams: &[(&str, Vec<Entry>)], dir: &std::path::Path) -> Engine {
+        let objects = ObjectStorage::open(&ObjectBackend::Filesystem {
+            directory: dir.join("chunks"),
+        })
+        .unwrap();
+        let cfg = StoreConfig {
+            head: HeadConfig {
+                codec: Codec::Zstd,
+                block_size: 256,
+                chunk_target_size: 1024,
+                chunk_idle_period: Duration::from_secs(1800),
+                max_chunk_age: Duration::from_secs(7200),
+            },
+            wal_dir: dir.join("wal"),
+            index_dir: dir.join("index"),
+            wal_segment_size: 4 << 10,
+            flush_workers: 1,
+            chunk_cache_bytes: 1 << 20,
+            max_head_memory: 0,
+        };
+        let store = Store::open(cfg, objects).await.unwrap();
+        let _bg = store.start(Duration::from_secs(3600));
+        let tenant = TenantId::new("t").unwrap();
+        for (labels, entries) in streams {
+            let out = store
+                .append(&tenant, &Labels::parse(labels).unwrap(), entries.clone())
+                .unwrap();
+            if let Some(lsn) = out.lsn {
+                store.wait_durable(lsn).await.unwrap();
+            }
+        }
+        store.cut_due(true);
+        Engine::new(store, Arc::new(Overrides::new(Limits::default())))
+    }
+
+    fn entry(s: i64, line: &str, level: &str) -> Entry {
+        Entry {
+            ts: Timestamp::from_secs(s),
+            line: Bytes::from(line.to_string()),
+            metadata: vec![MetadataPair::new("detected_level", level.to_string())],
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn visits_each_stream_in_direction_through_the_pipeline() {
+        let dir = tempfile::tempdir().unwrap();
+        let a: Vec<Entry> = (0..50)
+            .map(|i| entry(1000 + i, &format!("a line {i} ok"), "info"))
+            .collect();
+        let b: Vec<Entry> = (0..5)
+            .map(|i| entry(1000 + i, &format!("b line {i} fail"), "error"))
+            .collect();
+        let engine = engine_with(&[(r#"{app="a"}"#, a), (r#"{app="b"}"#, b)], dir.path()).await;
+        let params = |query: &str, direction| VisitParams {
+            tenant: TenantId::new("t").unwrap(),
+            query: query.to_string(),
+            start: Timestamp::from_secs(1010),
+            end: Timestamp::from_secs(2000),
+            direction,
+        };
+        let make = |stop_after: usize| {
+            move |l: &Labels| Collect {
+                stream: l.canonical(),
+                seen: Vec::new(),
+                stop_after,
+            }
+        };
+        let got = engine
+            .visit_streams(
+                params(r#"{app=~"a|b"}"#, Direction::Backward),
+                make(usize::MAX),
+            )
+            .await
+            .unwrap();
+        let a = got.iter().find(|c| c.stream.contains("\"a\"")).unwrap();
+        let ts: Vec<i64> = a.seen.iter().map(|s| s.0 / 1_000_000_000).collect();
+        let want: Vec<i64> = (1010..1050).rev().collect();
+        assert_eq!(ts, want, "backward, inside [start, end)");
+        assert_eq!(
+            a.seen[0].2.as_deref(),
+            Some("info"),
+            "metadata reaches the visitor"
+        );
+        assert!(
+            got.iter()
+                .filter(|c| c.stream.contains("\"b\""))
+                .all(|c| c.seen.is_empty()),
+            "b is before start"
+        );
+
+        let got = engine
+            .visit_streams(params(r#"{app="a"} |= "ok""#, Direction::Forward), make(3))
+            .await
+            .unwrap();
+        let ts: Vec<i64> = got[0].seen.iter().map(|s| s.0 / 1_000_000_000).collect();
+        assert_eq!(ts, [1010, 1011, 1012], "forward, stopped by the visitor");
+
+        let got = engine
+            .visit_streams(
+                params(r#"{app="a"} |= "fail""#, Direction::Forward),
+                make(9),
+            )
+            .await
+            .unwrap();
+        assert!(got[0].seen.is_empty(), "line filters apply");
+
+        let err = engine
+            .visit_streams(
+                params(r#"count_over_time({app="a"}[1m])"#, Direction::Forward),
+                make(1),
+            )
+            .await
+            .err();
+        assert!(matches!(err, Some(QueryError::BadRequest(_))), "{err:?}");
+    }
+}
