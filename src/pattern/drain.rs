@@ -531,6 +531,29 @@ mod tests {
         assert_eq!(got, [(0, 3), (20_000, 2)]);
     }
 
+    proptest::proptest! {
+        /// Without eviction every trained line is counted in exactly one
+        /// cluster, and each cluster's pattern has its lines' token count.
+        #[test]
+        fn every_line_lands_in_one_cluster(lines in proptest::collection::vec(
+            proptest::collection::vec("[a-c]{1,2}|[0-9]{1,3}", 4..8), 1..60)) {
+            let mut d = Drain::new(DrainConfig::default(), LogFormat::Unknown);
+            let mut trained = 0u64;
+            for (i, words) in lines.iter().enumerate() {
+                if d.train(words.join(" ").as_bytes(), ts(i as i64)).is_some() {
+                    trained += 1;
+                }
+            }
+            proptest::prop_assert_eq!(trained, lines.len() as u64);
+            let total: u64 = d.clusters().iter().map(|c| c.size()).sum();
+            proptest::prop_assert_eq!(total, trained);
+            for c in d.clusters() {
+                let samples: i64 = c.samples().map(|(_, n)| n).sum();
+                proptest::prop_assert_eq!(samples as u64, c.size());
+            }
+        }
+    }
+
     #[test]
     fn logfmt_and_json_formats() {
         let mut d = Drain::new(DrainConfig::default(), LogFormat::Logfmt);
