@@ -290,6 +290,22 @@ impl EntryVisitor for PatternVisitor {
     }
 }
 
+/// A JSON string as jsoniter's `WriteStringWithHTMLEscaped` writes it:
+/// `<`, `>` and `&` as `\u003c`, `\u003e`, `\u0026` (so `<_>` is
+/// `\u003c_\u003e` on the wire, as in Loki's answer).
+fn write_html_escaped(out: &mut Vec<u8>, s: &str) {
+    let mut quoted = Vec::with_capacity(s.len() + 2);
+    let _ = serde_json::to_writer(&mut quoted, s);
+    for b in quoted {
+        match b {
+            b'<' => out.extend_from_slice(b"\\u003c"),
+            b'>' => out.extend_from_slice(b"\\u003e"),
+            b'&' => out.extend_from_slice(b"\\u0026"),
+            _ => out.push(b),
+        }
+    }
+}
+
 fn patterns_json(series: &[PatternSeries]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + series.len() * 128);
     out.extend_from_slice(b"{\"status\":\"success\",\"data\":[");
@@ -298,7 +314,7 @@ fn patterns_json(series: &[PatternSeries]) -> Vec<u8> {
             out.push(b',');
         }
         out.extend_from_slice(b"{\"pattern\":");
-        let _ = serde_json::to_writer(&mut out, &s.pattern);
+        write_html_escaped(&mut out, &s.pattern);
         out.extend_from_slice(b",\"level\":");
         let _ = serde_json::to_writer(&mut out, &s.level);
         out.extend_from_slice(b",\"samples\":[");
@@ -493,7 +509,7 @@ mod tests {
         }]);
         assert_eq!(
             String::from_utf8(body).unwrap(),
-            r#"{"status":"success","data":[{"pattern":"a <_> b","level":"info","samples":[[1700000010,3],[1700000070,0]]}]}"#
+            r#"{"status":"success","data":[{"pattern":"a \u003c_\u003e b","level":"info","samples":[[1700000010,3],[1700000070,0]]}]}"#
         );
         assert_eq!(patterns_json(&[]), br#"{"status":"success","data":[]}"#);
     }
