@@ -7,7 +7,7 @@
 //! | L0 | [`model`] | timestamps, tenants, labels, matchers |
 //! | L1 | `config`, `limits`, `metrics` | validated configuration, per-tenant limits, counters |
 //! | L2 | [`store::wal`], [`store::chunk`], `store::index`, `store::object` | persisted formats, each independent |
-//! | L3 | `store::head`, `store::compactor`, [`store`] (facade); [`logql`] syntax | storage engine; LogQL parsing (pure) |
+//! | L3 | `store::head`, `store::compactor`, [`store`] (facade); [`logql`] syntax; [`pattern`] (Drain) | storage engine; LogQL parsing and pattern detection (pure) |
 //! | L4 | `logql::eval` | query evaluation through the store facade |
 //! | L5 | `ingest` | push validation, limits, enrichment |
 //! | L6 | `api` | axum handlers and Loki's JSON shapes |
@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod limits;
 pub mod logql;
 pub mod model;
+pub mod pattern;
 pub mod server;
 pub mod store;
 

@@ -105,8 +105,19 @@ impl Default for Limits {
             .map(String::from)
             .to_vec(),
             discover_log_levels: true,
+            // Loki's `DefaultLogLevelFields` (pkg/validation/limits.go).
             log_level_fields: [
-                "level", "LEVEL", "Level", "Severity", "severity", "SEVERITY", "lvl", "LVL", "Lvl",
+                "level",
+                "LEVEL",
+                "Level",
+                "log.level",
+                "severity",
+                "SEVERITY",
+                "Severity",
+                "SeverityText",
+                "lvl",
+                "LVL",
+                "Lvl",
             ]
             .map(String::from)
             .to_vec(),

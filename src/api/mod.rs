@@ -7,6 +7,7 @@
 //! evaluation run on blocking threads.
 
 pub mod delete;
+pub mod drilldown;
 pub mod encode;
 pub mod index;
 pub mod params;
@@ -182,6 +183,26 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/loki/api/v1/index/volume_range",
             get(index::volume_range).post(index::volume_range),
+        )
+        .route(
+            "/loki/api/v1/detected_labels",
+            get(drilldown::detected_labels).post(drilldown::detected_labels),
+        )
+        .route(
+            "/loki/api/v1/detected_fields",
+            get(drilldown::detected_fields).post(drilldown::detected_fields),
+        )
+        .route(
+            "/loki/api/v1/detected_field/{name}/values",
+            get(drilldown::detected_field_values).post(drilldown::detected_field_values),
+        )
+        .route(
+            "/loki/api/v1/patterns",
+            get(drilldown::patterns).post(drilldown::patterns),
+        )
+        .route(
+            "/loki/api/v1/drilldown-limits",
+            get(drilldown::drilldown_limits),
         )
         .layer(
             tower_http::compression::CompressionLayer::new()

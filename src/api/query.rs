@@ -48,7 +48,8 @@ pub(crate) fn categorize(headers: &HeaderMap) -> bool {
         .any(|v| v.split(',').any(|f| f.trim() == "categorize-labels"))
 }
 
-fn drilldown(headers: &HeaderMap) -> bool {
+/// `X-Query-Tags: Source=grafana-lokiexplore-app` (a Logs Drilldown request).
+pub(crate) fn drilldown(headers: &HeaderMap) -> bool {
     headers
         .get_all("X-Query-Tags")
         .iter()

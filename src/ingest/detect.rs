@@ -323,6 +323,38 @@ mod tests {
     }
 
     #[test]
+    fn default_level_fields_are_lokis() {
+        assert_eq!(
+            fields(),
+            [
+                "level",
+                "LEVEL",
+                "Level",
+                "log.level",
+                "severity",
+                "SEVERITY",
+                "Severity",
+                "SeverityText",
+                "lvl",
+                "LVL",
+                "Lvl"
+            ]
+        );
+        assert_eq!(
+            level(r#"{app="a"}"#, r#"{"SeverityText":"ERROR","msg":"x"}"#).as_deref(),
+            Some("error")
+        );
+        assert_eq!(
+            level(r#"{app="a"}"#, "SeverityText=warn msg=x").as_deref(),
+            Some("warn")
+        );
+        assert_eq!(
+            level(r#"{app="a", Severity="debug"}"#, "plain").as_deref(),
+            Some("debug")
+        );
+    }
+
+    #[test]
     fn levels_like_loki() {
         assert_eq!(level(r#"{level="WARNING"}"#, "x").as_deref(), Some("warn"));
         assert_eq!(level(r#"{level="custom"}"#, "x").as_deref(), Some("custom"));

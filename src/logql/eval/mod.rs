@@ -13,6 +13,9 @@ mod metrics;
 #[cfg(test)]
 mod model_tests;
 mod scan;
+mod visit;
+
+pub use visit::{EntryVisitor, VisitParams};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,6 +102,47 @@ pub fn log_pipeline(log: &ast::LogExpr) -> Result<crate::logql::log::Pipeline, Q
     build::pipeline(&log.pipeline, crate::logql::log::ParserHints::none())
 }
 
+/// `max_query_length`: a longer range is a 400 with Loki's message.
+fn check_query_length(
+    limits: &crate::limits::Limits,
+    start: Timestamp,
+    end: Timestamp,
+) -> Result<(), QueryError> {
+    let length = end.nanos_since(start);
+    let max_len = limits.max_query_length.as_nanos_i64();
+    if max_len > 0 && length > max_len {
+        return Err(QueryError::BadRequest(format!(
+            "the query time range exceeds the limit (query length: {}, limit: {})",
+            format_duration(Duration::from_nanos(length.max(0) as u64)),
+            limits.max_query_length
+        )));
+    }
+    Ok(())
+}
+
+/// `max_query_lookback`: the start is clamped silently.
+fn clamp_lookback(limits: &crate::limits::Limits, start: Timestamp) -> Timestamp {
+    let lookback = limits.max_query_lookback.as_nanos_i64();
+    if lookback > 0 {
+        let oldest = Timestamp::now().saturating_sub_nanos(lookback);
+        if start < oldest {
+            return oldest;
+        }
+    }
+    start
+}
+
+/// Both range limits (`max_query_length`, `max_query_lookback`): the
+/// possibly clamped start, or the length error.
+pub fn check_range(
+    limits: &crate::limits::Limits,
+    start: Timestamp,
+    end: Timestamp,
+) -> Result<Timestamp, QueryError> {
+    check_query_length(limits, start, end)?;
+    Ok(clamp_lookback(limits, start))
+}
+
 /// The query engine.
 pub struct Engine {
     store: Arc<Store>,
@@ -132,28 +176,14 @@ impl Engine {
                     .into(),
             ));
         }
-        let length = p.end.nanos_since(p.start);
-        let max_len = limits.max_query_length.as_nanos_i64();
-        if max_len > 0 && length > max_len {
-            return Err(QueryError::BadRequest(format!(
-                "the query time range exceeds the limit (query length: {}, limit: {})",
-                format_duration(Duration::from_nanos(length.max(0) as u64)),
-                limits.max_query_length
-            )));
-        }
+        check_query_length(&limits, p.start, p.end)?;
         if expr.is_log() && p.limit > limits.max_entries_limit_per_query {
             return Err(QueryError::BadRequest(format!(
                 "max entries limit per query exceeded, limit > max_entries_limit_per_query ({} > {})",
                 p.limit, limits.max_entries_limit_per_query
             )));
         }
-        let lookback = limits.max_query_lookback.as_nanos_i64();
-        if lookback > 0 {
-            let oldest = Timestamp::now().saturating_sub_nanos(lookback);
-            if p.start < oldest {
-                p.start = oldest;
-            }
-        }
+        p.start = clamp_lookback(&limits, p.start);
         let timeout = limits.query_timeout.get();
         let run = async {
             match &expr {

@@ -75,11 +75,30 @@ pub struct JsonParser {
     name: String,
     value: String,
     scratch: Vec<u8>,
+    /// With [`JsonParser::with_json_paths`]: the key path of every label
+    /// set by the last `process` (Loki's `captureJSONPath`, which detected
+    /// fields report as `jsonPath`).
+    json_paths: Option<Vec<(String, Vec<String>)>>,
 }
 
 impl JsonParser {
     pub fn new() -> Self {
         JsonParser::default()
+    }
+
+    /// A parser that records the JSON key path of each label it sets.
+    /// Records allocate: for field detection, not for query pipelines.
+    pub fn with_json_paths() -> Self {
+        JsonParser {
+            json_paths: Some(Vec::new()),
+            ..JsonParser::default()
+        }
+    }
+
+    /// `(label, key path)` of the labels set by the last `process`, when
+    /// built with [`JsonParser::with_json_paths`].
+    pub fn json_paths(&self) -> &[(String, Vec<String>)] {
+        self.json_paths.as_deref().unwrap_or(&[])
     }
 
     fn walk(&mut self, data: &[u8], depth: usize, lbs: &mut LabelsBuilder) -> Result<(), Stop> {
@@ -183,6 +202,15 @@ impl JsonParser {
             _ => push_go_text(&mut self.value, value.bytes, '\u{fffd}', false),
         }
         lbs.set_parsed(&self.name, &self.value);
+        if let Some(paths) = &mut self.json_paths {
+            let mut path: Vec<String> = self
+                .parts
+                .iter()
+                .map(|&(s, e)| String::from_utf8_lossy(&self.part_bytes[s..e]).into_owned())
+                .collect();
+            path.push(String::from_utf8_lossy(key).into_owned());
+            paths.push((self.name.clone(), path));
+        }
     }
 }
 
@@ -203,6 +231,9 @@ impl Stage for JsonParser {
         }
         self.parts.clear();
         self.part_bytes.clear();
+        if let Some(paths) = &mut self.json_paths {
+            paths.clear();
+        }
         if let Err(Stop::Json(e)) = self.walk(line.as_bytes(), 0, lbs) {
             lbs.add_error(ERR_JSON, Some(&e));
         }

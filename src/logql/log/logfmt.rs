@@ -70,6 +70,18 @@ pub fn for_each_pair(line: &[u8], mut visit: impl FnMut(&[u8], &[u8]) -> bool) {
     }
 }
 
+/// Like [`for_each_pair`], and tells whether the line scanned without a
+/// syntax error (go-logfmt's `Decoder.Err() == nil`). The Drain logfmt
+/// tokenizer drops lines that do not.
+pub fn for_each_pair_checked(line: &[u8], mut visit: impl FnMut(&[u8], &[u8])) -> bool {
+    let mut d = Decoder::default();
+    d.reset(line);
+    while !d.eol() && d.scan_keyval(line) {
+        visit(d.key(line), d.value(line));
+    }
+    d.err.is_none()
+}
+
 /// The logfmt decoder.
 #[derive(Clone, Debug, Default)]
 struct Decoder {

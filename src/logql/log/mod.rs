@@ -35,7 +35,7 @@ mod drop_keep;
 mod hints;
 mod ip;
 mod json;
-mod jsonscan;
+pub(crate) mod jsonscan;
 mod label_filter;
 mod labels;
 mod line_filter;

@@ -218,7 +218,8 @@ pub fn format_bytes(b: u64) -> String {
         format!("{b}B")
     }
 }
-fn humanize_bytes(b: u64) -> String {
+/// go-humanize `Bytes` with the space removed (`83MB`, `1.0kB`, `9B`).
+pub fn humanize_bytes(b: u64) -> String {
     if b < 10 {
         return format!("{b}B");
     }
