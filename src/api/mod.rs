@@ -205,8 +205,13 @@ pub fn router(state: SharedState) -> Router {
             get(drilldown::drilldown_limits),
         )
         .layer(
+            // Level 1: a log query's answer is mostly log lines, which
+            // gzip's fastest level already shrinks ~5x, at several times
+            // the speed of the default level (which dominated the time of
+            // a 1000-line query).
             tower_http::compression::CompressionLayer::new()
                 .gzip(true)
+                .quality(tower_http::CompressionLevel::Fastest)
                 .compress_when(tower_http::compression::predicate::SizeAbove::new(1400)),
         );
     Router::new()
