@@ -110,7 +110,7 @@ fn main() -> anyhow::Result<()> {
         tracing::warn!(keys = ?loaded.ignored, "configuration keys lokal does not use were ignored");
     }
     if args.print_config {
-        eprintln!("{}", config.effective_yaml);
+        eprintln!("{}", config.to_yaml());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -72,6 +72,7 @@ impl IngestSink for StoreSink {
             lsn: out.lsn.map(|l| l.0),
             accepted: out.accepted,
             too_far_behind: out.too_far_behind,
+            too_far_behind_bytes: out.too_far_behind_bytes,
         })
     }
 }
@@ -118,10 +119,11 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let cfg = store_config(&config);
     let started = std::time::Instant::now();
     let store = Store::open(cfg, objects).await?;
+    let opened_in = started.elapsed();
     tracing::info!(
         replayed_entries = store.counters.wal_replayed_entries.load(Ordering::Relaxed),
         streams = store.head().stream_count(),
-        elapsed = ?started.elapsed(),
+        elapsed = ?opened_in,
         "storage open"
     );
     let mut background = store.start(config.ingester.flush_check_period);
@@ -141,12 +143,18 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         store.clone(),
         overrides.clone(),
     ));
+    let metrics = Arc::new(api::metrics::Metrics::new(
+        store.clone(),
+        distributor.clone(),
+        opened_in,
+    ));
     let state = Arc::new(AppState {
         config: config.clone(),
         store: store.clone(),
         distributor,
         engine,
         overrides: overrides.clone(),
+        metrics,
         ready: Default::default(),
     });
     if let Some(rt) = config.runtime_config.clone() {

@@ -6,14 +6,18 @@
 //! never do blocking work on the async threads: decoding, ingest and query
 //! evaluation run on blocking threads.
 
+pub mod config;
 pub mod delete;
 pub mod drilldown;
 pub mod encode;
 pub mod index;
+pub mod instrument;
+pub mod metrics;
 pub mod params;
 pub mod push;
 pub mod push_decode;
 pub mod query;
+pub mod ruler;
 pub mod tail;
 
 use std::sync::Arc;
@@ -39,6 +43,7 @@ pub struct AppState {
     pub distributor: Arc<Distributor>,
     pub engine: Arc<Engine>,
     pub overrides: Arc<Overrides>,
+    pub metrics: Arc<metrics::Metrics>,
     pub ready: AtomicBool,
 }
 
@@ -134,6 +139,21 @@ async fn buildinfo() -> Response {
         "goVersion": "",
     });
     json_response(StatusCode::OK, body.to_string().into_bytes())
+}
+
+/// What Go's `http.NotFound` answers, as Loki (gorilla/mux) does for a
+/// path no route matches.
+async fn not_found() -> Response {
+    let mut r = (StatusCode::NOT_FOUND, "404 page not found\n").into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        "X-Content-Type-Options",
+        HeaderValue::from_static("nosniff"),
+    );
+    r
 }
 
 async fn flush(State(st): State<SharedState>) -> Response {
@@ -233,6 +253,27 @@ pub fn router(state: SharedState) -> Router {
                 .get(delete::list)
                 .delete(delete::cancel),
         )
+        .route(
+            "/metrics",
+            get(metrics::handler).layer(
+                // Prometheus asks for gzip; a scrape of a few hundred
+                // series compresses well.
+                tower_http::compression::CompressionLayer::new()
+                    .gzip(true)
+                    .quality(tower_http::CompressionLevel::Fastest),
+            ),
+        )
+        .route("/config", get(config::config))
+        .route("/config/tenant/v1/limits", get(config::tenant_limits))
+        .route("/prometheus/api/v1/rules", get(ruler::rules))
+        .route("/prometheus/api/v1/alerts", get(ruler::alerts))
+        .fallback(not_found)
         .layer(DefaultBodyLimit::max(push_decode::MAX_RECV_BYTES))
+        // Last, so it wraps every route and the fallback and sees the
+        // matched path template.
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.http.clone(),
+            instrument::instrument,
+        ))
         .with_state(state)
 }

@@ -9,6 +9,7 @@
 
 pub mod raw;
 pub mod units;
+pub mod view;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -64,8 +65,6 @@ pub struct Config {
     pub compactor: CompactorConfig,
     pub querier: QuerierConfig,
     pub pattern_ingester_enabled: bool,
-    /// The YAML actually in force (secrets redacted), for `GET /config`.
-    pub effective_yaml: String,
 }
 
 #[derive(Clone, Debug)]

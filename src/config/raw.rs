@@ -5,7 +5,7 @@
 //! `serde_ignored` and reported once at start-up.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -539,7 +539,7 @@ impl RawConfig {
                 .map_or(Duration::from_secs(3600), |d| d.0),
         };
 
-        let mut config = Config {
+        Ok(Config {
             auth_enabled: self.auth_enabled.unwrap_or(true),
             server,
             storage,
@@ -549,10 +549,7 @@ impl RawConfig {
             compactor,
             querier,
             pattern_ingester_enabled: self.pattern_ingester.enabled.unwrap_or(true),
-            effective_yaml: String::new(),
-        };
-        config.effective_yaml = effective_yaml(&config);
-        Ok(config)
+        })
     }
 }
 
@@ -589,87 +586,4 @@ fn validate_limits(l: &Limits, retention_enabled: bool) -> Result<(), ConfigErro
         }
     }
     Ok(())
-}
-
-fn display_path(p: &Path) -> String {
-    p.display().to_string()
-}
-
-/// The configuration in force as YAML, secrets redacted (`GET /config`).
-fn effective_yaml(c: &Config) -> String {
-    use std::fmt::Write;
-    let mut y = String::new();
-    let _ = writeln!(y, "auth_enabled: {}", c.auth_enabled);
-    let _ = writeln!(y, "server:");
-    let _ = writeln!(y, "  http_listen_address: {}", c.server.http_listen.ip());
-    let _ = writeln!(y, "  http_listen_port: {}", c.server.http_listen.port());
-    let _ = writeln!(y, "  log_level: {}", c.server.log_level);
-    let _ = writeln!(y, "common:");
-    let _ = writeln!(y, "  path_prefix: {}", display_path(&c.storage.path_prefix));
-    let _ = writeln!(y, "  storage:");
-    match &c.storage.backend {
-        ObjectBackend::Filesystem { directory } => {
-            let _ = writeln!(
-                y,
-                "    filesystem:\n      chunks_directory: {}",
-                display_path(directory)
-            );
-        }
-        ObjectBackend::S3(s3) => {
-            let _ = writeln!(
-                y,
-                "    s3:\n      endpoint: {}\n      bucketnames: {}\n      region: {}\n      access_key_id: {}\n      secret_access_key: <redacted>\n      s3forcepathstyle: {}\n      insecure: {}",
-                s3.endpoint,
-                s3.bucket,
-                s3.region,
-                s3.access_key_id,
-                s3.force_path_style,
-                s3.insecure
-            );
-        }
-    }
-    let _ = writeln!(y, "ingester:");
-    let _ = writeln!(y, "  chunk_target_size: {}", c.ingester.chunk_target_size);
-    let _ = writeln!(y, "  chunk_block_size: {}", c.ingester.chunk_block_size);
-    let _ = writeln!(
-        y,
-        "  chunk_idle_period: {}",
-        ConfigDuration(c.ingester.chunk_idle_period)
-    );
-    let _ = writeln!(
-        y,
-        "  max_chunk_age: {}",
-        ConfigDuration(c.ingester.max_chunk_age)
-    );
-    let enc = match c.ingester.chunk_encoding {
-        ChunkEncoding::Zstd => "zstd",
-        ChunkEncoding::Snappy => "snappy",
-    };
-    let _ = writeln!(y, "  chunk_encoding: {enc}");
-    let _ = writeln!(
-        y,
-        "  flush_check_period: {}",
-        ConfigDuration(c.ingester.flush_check_period)
-    );
-    let _ = writeln!(y, "  max_head_memory: {}", c.ingester.max_head_memory);
-    let _ = writeln!(y, "  wal:\n    dir: {}", display_path(&c.storage.wal_dir));
-    let _ = writeln!(y, "compactor:");
-    let _ = writeln!(y, "  retention_enabled: {}", c.compactor.retention_enabled);
-    let _ = writeln!(
-        y,
-        "  retention_delete_delay: {}",
-        ConfigDuration(c.compactor.retention_delete_delay)
-    );
-    let _ = writeln!(
-        y,
-        "  compaction_interval: {}",
-        ConfigDuration(c.compactor.compaction_interval)
-    );
-    if let Ok(limits) = serde_yaml_ng::to_string(&c.limits) {
-        let _ = writeln!(y, "limits_config:");
-        for line in limits.lines() {
-            let _ = writeln!(y, "  {line}");
-        }
-    }
-    y
 }

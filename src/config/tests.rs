@@ -145,12 +145,7 @@ fn s3_from_loki_keys() {
     assert_eq!(s3.endpoint, "http://127.0.0.1:9000");
     assert_eq!(s3.bucket, "logs");
     assert_eq!(s3.region, "us-east-1");
-    assert!(
-        !loaded
-            .config
-            .effective_yaml
-            .contains("secret_access_key: S")
-    );
+    assert!(!loaded.config.to_yaml().contains("secret_access_key: S"));
     assert!(format!("{s3:?}").contains("<redacted>"));
 }
 

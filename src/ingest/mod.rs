@@ -18,13 +18,16 @@ pub mod validate;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::limits::{Limits, Overrides};
 use crate::model::{Entry, Labels, StreamId, TenantId, Timestamp};
 use rate::TokenBucket;
+pub use validate::Reason;
 use validate::{
     Rejection, group_errors, label_parse_rejection, normalize_metadata, validate_entry,
     validate_labels,
@@ -78,6 +81,8 @@ pub struct Appended {
     /// Entries refused as too far behind the stream's newest entry:
     /// (entry timestamp, oldest acceptable timestamp).
     pub too_far_behind: Vec<(Timestamp, Timestamp)>,
+    /// Bytes (`Entry::size`) of the entries refused as too far behind.
+    pub too_far_behind_bytes: usize,
 }
 
 /// Where ingest writes. Implemented by the store facade.
@@ -145,12 +150,60 @@ pub struct PushOutcome {
     pub bytes: usize,
 }
 
-/// Counters exported as Loki's distributor metrics.
+/// One tenant's ingest counters: Loki labels its distributor metrics by
+/// tenant (`loki_distributor_lines_received_total{tenant}`,
+/// `loki_discarded_samples_total{reason, tenant}`).
+#[derive(Debug, Default)]
+pub struct TenantIngestCounters {
+    /// Entries and bytes (`Entry::size`) received, valid or not.
+    pub lines_received: AtomicU64,
+    pub bytes_received: AtomicU64,
+    /// Entries and bytes discarded, indexed by [`Reason::index`].
+    pub discarded_lines: [AtomicU64; Reason::ALL.len()],
+    pub discarded_bytes: [AtomicU64; Reason::ALL.len()],
+}
+
+impl TenantIngestCounters {
+    fn discard(&self, reason: Reason, lines: usize, bytes: usize) {
+        self.discarded_lines[reason.index()].fetch_add(lines as u64, Relaxed);
+        self.discarded_bytes[reason.index()].fetch_add(bytes as u64, Relaxed);
+    }
+}
+
+/// Counters exported as Loki's distributor metrics: totals, and the same
+/// per tenant (one map lookup under a read lock per push request).
 #[derive(Debug, Default)]
 pub struct IngestCounters {
-    pub lines_received: std::sync::atomic::AtomicU64,
-    pub bytes_received: std::sync::atomic::AtomicU64,
-    pub lines_discarded: std::sync::atomic::AtomicU64,
+    pub lines_received: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub lines_discarded: AtomicU64,
+    tenants: RwLock<HashMap<TenantId, Arc<TenantIngestCounters>>>,
+}
+
+impl IngestCounters {
+    /// The tenant's counters, created on its first push.
+    pub fn tenant(&self, tenant: &TenantId) -> Arc<TenantIngestCounters> {
+        if let Some(c) = self.tenants.read().get(tenant) {
+            return c.clone();
+        }
+        self.tenants
+            .write()
+            .entry(tenant.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// Every tenant that pushed since start, with its counters.
+    pub fn tenants(&self) -> Vec<(TenantId, Arc<TenantIngestCounters>)> {
+        let mut out: Vec<_> = self
+            .tenants
+            .read()
+            .iter()
+            .map(|(t, c)| (t.clone(), c.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        out
+    }
 }
 
 pub struct Distributor {
@@ -185,11 +238,11 @@ impl Distributor {
         req: PushRequest,
         now: Timestamp,
     ) -> Result<PushOutcome, PushError> {
-        use std::sync::atomic::Ordering::Relaxed;
         if req.streams.is_empty() {
             return Err(PushError::NoStreams);
         }
         let limits = self.overrides.get(tenant.as_str());
+        let tc = self.counters.tenant(tenant);
         let mut rejections: Vec<Rejection> = Vec::new();
         let mut valid: Vec<ValidStream> = Vec::with_capacity(req.streams.len());
         let mut received = (0usize, 0usize);
@@ -199,27 +252,44 @@ impl Distributor {
             if stream.entries.is_empty() {
                 continue;
             }
-            match self.validate_stream(stream, &limits, now, &mut rejections) {
+            match self.validate_stream(stream, &limits, now, &mut rejections, &tc) {
                 Some(v) if !v.entries.is_empty() => valid.push(v),
                 _ => {}
             }
         }
-        self.counters
-            .lines_received
-            .fetch_add(received.0 as u64, Relaxed);
-        self.counters
-            .bytes_received
-            .fetch_add(received.1 as u64, Relaxed);
+        for (total, per_tenant, n) in [
+            (
+                &self.counters.lines_received,
+                &tc.lines_received,
+                received.0,
+            ),
+            (
+                &self.counters.bytes_received,
+                &tc.bytes_received,
+                received.1,
+            ),
+        ] {
+            total.fetch_add(n as u64, Relaxed);
+            per_tenant.fetch_add(n as u64, Relaxed);
+        }
 
         let lines: usize = valid.iter().map(|s| s.entries.len()).sum();
         let bytes: usize = valid.iter().map(|s| s.bytes).sum();
+        // Entries refused before the limits (validation).
+        let mut discarded = received.0.saturating_sub(lines);
         if lines > 0 {
             // Before the rate limits, so a refused request spends no tokens.
             self.sink.admit(tenant).map_err(|e| PushError::Storage {
                 message: e.message,
                 retryable: e.retryable,
             })?;
-            self.check_limits(tenant, &limits, &valid, lines, bytes)?;
+            if let Err((e, reason)) = self.check_limits(tenant, &limits, &valid, lines, bytes) {
+                tc.discard(reason, lines, bytes);
+                self.counters
+                    .lines_discarded
+                    .fetch_add((discarded + lines) as u64, Relaxed);
+                return Err(e);
+            }
         }
 
         let mut outcome = PushOutcome {
@@ -240,6 +310,12 @@ impl Distributor {
                 outcome.wait_for = Some(outcome.wait_for.map_or(lsn, |w| w.max(lsn)));
             }
             if !appended.too_far_behind.is_empty() {
+                discarded += appended.too_far_behind.len();
+                tc.discard(
+                    Reason::TooFarBehind,
+                    appended.too_far_behind.len(),
+                    appended.too_far_behind_bytes,
+                );
                 rejections.push(too_far_behind_rejection(
                     tenant,
                     &stream.labels,
@@ -248,7 +324,6 @@ impl Distributor {
                 ));
             }
         }
-        let discarded = received.0.saturating_sub(lines);
         self.counters
             .lines_discarded
             .fetch_add(discarded as u64, Relaxed);
@@ -264,17 +339,24 @@ impl Distributor {
         limits: &Limits,
         now: Timestamp,
         rejections: &mut Vec<Rejection>,
+        counters: &TenantIngestCounters,
     ) -> Option<ValidStream> {
+        // A refused label set discards every entry of the stream.
+        let refuse_stream = |r: Rejection, rejections: &mut Vec<Rejection>| {
+            let bytes = stream.entries.iter().map(Entry::size).sum();
+            counters.discard(r.reason, stream.entries.len(), bytes);
+            rejections.push(r);
+        };
         let mut labels = match stream.labels.parse() {
             Ok(l) => l,
             Err(r) => {
-                rejections.push(r);
+                refuse_stream(r, rejections);
                 return None;
             }
         };
         detect::discover_service_name(&mut labels, &limits.discover_service_name);
         if let Err(r) = validate_labels(&labels, limits) {
-            rejections.push(r);
+            refuse_stream(r, rejections);
             return None;
         }
         let text = labels.canonical();
@@ -284,6 +366,7 @@ impl Distributor {
         entries.retain_mut(|e| {
             normalize_metadata(&mut e.metadata);
             if let Err(r) = validate_entry(e, &text, limits, now) {
+                counters.discard(r.reason, 1, e.size());
                 rejections.push(r);
                 return false;
             }
@@ -318,7 +401,7 @@ impl Distributor {
         valid: &[ValidStream],
         lines: usize,
         bytes: usize,
-    ) -> Result<(), PushError> {
+    ) -> Result<(), (PushError, Reason)> {
         let now = Instant::now();
         let (rate, burst) = (
             limits.ingestion_rate_mb * MB,
@@ -331,10 +414,13 @@ impl Distributor {
                 .or_insert_with(|| TokenBucket::new(rate, burst, now));
             b.set_limits(rate, burst);
             if !b.would_allow(bytes as f64, now) {
-                return Err(PushError::RateLimited(format!(
-                    "ingestion rate limit exceeded for user {tenant} (limit: {} bytes/sec) while attempting to ingest '{lines}' lines totaling '{bytes}' bytes, reduce log volume or contact your Loki administrator to see if the limit can be increased",
-                    rate as u64
-                )));
+                return Err((
+                    PushError::RateLimited(format!(
+                        "ingestion rate limit exceeded for user {tenant} (limit: {} bytes/sec) while attempting to ingest '{lines}' lines totaling '{bytes}' bytes, reduce log volume or contact your Loki administrator to see if the limit can be increased",
+                        rate as u64
+                    )),
+                    Reason::RateLimited,
+                ));
             }
         }
         let max_streams = limits.max_global_streams_per_user;
@@ -345,10 +431,13 @@ impl Distributor {
                 if !self.sink.has_stream(tenant, &s.labels) {
                     new_streams += 1;
                     if active + new_streams > max_streams {
-                        return Err(PushError::StreamLimit(format!(
-                            "Maximum active stream limit exceeded when trying to create stream {}, reduce the number of active streams (reduce labels or reduce label values), or contact your Loki administrator to see if the limit can be increased, user: '{tenant}'",
-                            s.labels
-                        )));
+                        return Err((
+                            PushError::StreamLimit(format!(
+                                "Maximum active stream limit exceeded when trying to create stream {}, reduce the number of active streams (reduce labels or reduce label values), or contact your Loki administrator to see if the limit can be increased, user: '{tenant}'",
+                                s.labels
+                            )),
+                            Reason::StreamLimit,
+                        ));
                     }
                 }
             }
@@ -365,12 +454,15 @@ impl Distributor {
                 .or_insert_with(|| TokenBucket::new(srate, sburst, now));
             b.set_limits(srate, sburst);
             if srate > 0.0 && !b.would_allow(s.bytes as f64, now) {
-                return Err(PushError::RateLimited(format!(
-                    "Per stream rate limit exceeded (limit: {}/sec) while attempting to ingest for stream '{}' totaling {}B, consider splitting a stream via additional labels or contact your Loki administrator to see if the limit can be increased",
-                    human_bytes(srate as u64),
-                    s.labels,
-                    s.bytes
-                )));
+                return Err((
+                    PushError::RateLimited(format!(
+                        "Per stream rate limit exceeded (limit: {}/sec) while attempting to ingest for stream '{}' totaling {}B, consider splitting a stream via additional labels or contact your Loki administrator to see if the limit can be increased",
+                        human_bytes(srate as u64),
+                        s.labels,
+                        s.bytes
+                    )),
+                    Reason::PerStreamRateLimit,
+                ));
             }
         }
         // Everything passed: take the tokens.

@@ -40,6 +40,7 @@ impl IngestSink for MemorySink {
             lsn: Some(lsn),
             accepted: n,
             too_far_behind: vec![],
+            too_far_behind_bytes: 0,
         })
     }
 }
@@ -219,4 +220,89 @@ fn too_far_behind_message_matches_loki() {
         r.message,
         "entry with timestamp 2026-11-01 10:00:00 +0000 UTC ignored, reason: 'entry too far behind, entry timestamp is: 2026-11-01T10:00:00Z, oldest acceptable timestamp is: 2026-11-01T11:00:00Z',\nuser 'fake', total ignored: 1 out of 3 for stream: {app=\"a\"}"
     );
+}
+
+fn discarded(d: &Distributor, tenant: &TenantId, r: Reason) -> (u64, u64) {
+    let c = d.counters.tenant(tenant);
+    (
+        c.discarded_lines[r.index()].load(Relaxed),
+        c.discarded_bytes[r.index()].load(Relaxed),
+    )
+}
+
+#[test]
+fn counters_are_per_tenant_and_discards_per_reason() {
+    let (_, d) = setup(Limits {
+        max_line_size: ByteSize(5),
+        ..Limits::default()
+    });
+    let other = TenantId::new("other").unwrap();
+    let req = PushRequest {
+        streams: vec![
+            stream(r#"{app="ok"}"#, &["fine", "too long line"]),
+            stream(r#"{app=broken}"#, &["x", "yz"]),
+        ],
+    };
+    d.push(&t(), req, now()).unwrap();
+    d.push(
+        &other,
+        PushRequest {
+            streams: vec![stream(r#"{app="ok"}"#, &["abc"])],
+        },
+        now(),
+    )
+    .unwrap();
+    let mine = d.counters.tenant(&t());
+    assert_eq!(mine.lines_received.load(Relaxed), 4);
+    assert_eq!(mine.bytes_received.load(Relaxed), 4 + 13 + 1 + 2);
+    assert_eq!(discarded(&d, &t(), Reason::LineTooLong), (1, 13));
+    // A refused label set discards the whole stream.
+    assert_eq!(discarded(&d, &t(), Reason::InvalidLabels), (2, 3));
+    assert_eq!(d.counters.lines_discarded.load(Relaxed), 3);
+    assert_eq!(d.counters.lines_received.load(Relaxed), 5);
+    let theirs = d.counters.tenant(&other);
+    assert_eq!(theirs.lines_received.load(Relaxed), 1);
+    assert_eq!(discarded(&d, &other, Reason::LineTooLong), (0, 0));
+    let tenants: Vec<String> = d
+        .counters
+        .tenants()
+        .iter()
+        .map(|(t, _)| t.to_string())
+        .collect();
+    assert_eq!(tenants, ["fake", "other"]);
+}
+
+#[test]
+fn a_rate_limited_request_discards_all_its_lines() {
+    let (_, d) = setup(Limits {
+        ingestion_rate_mb: 0.00001,
+        ingestion_burst_size_mb: 0.00001,
+        ..Limits::default()
+    });
+    let big = "x".repeat(200);
+    d.push(
+        &t(),
+        PushRequest {
+            streams: vec![stream(r#"{app="a"}"#, &[&big, &big])],
+        },
+        now(),
+    )
+    .unwrap_err();
+    // The bytes the rate limit counted: lines plus the `detected_level`
+    // metadata ingest added.
+    let per_entry = 200 + "detected_level".len() + "unknown".len();
+    assert_eq!(
+        discarded(&d, &t(), Reason::RateLimited),
+        (2, 2 * per_entry as u64)
+    );
+    assert_eq!(d.counters.lines_discarded.load(Relaxed), 2);
+}
+
+#[test]
+fn reasons_index_their_table_and_carry_lokis_labels() {
+    for (i, r) in Reason::ALL.iter().enumerate() {
+        assert_eq!(r.index(), i);
+    }
+    assert_eq!(Reason::TooOld.label(), "greater_than_max_sample_age");
+    assert_eq!(Reason::StreamLimit.label(), "stream_limit");
 }

@@ -26,6 +26,61 @@ pub enum Reason {
     StructuredMetadataTooLarge,
     StructuredMetadataTooMany,
     TooFarBehind,
+    /// The tenant's ingestion rate (a whole request refused with 429).
+    RateLimited,
+    /// A stream's own rate (the whole request refused with 429).
+    PerStreamRateLimit,
+    /// The active-stream limit (the whole request refused with 429).
+    StreamLimit,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 16] = [
+        Reason::InvalidLabels,
+        Reason::MissingLabels,
+        Reason::TooManyLabels,
+        Reason::LabelNameTooLong,
+        Reason::LabelValueTooLong,
+        Reason::DuplicateLabelNames,
+        Reason::TooOld,
+        Reason::TooNew,
+        Reason::LineTooLong,
+        Reason::StructuredMetadataDisallowed,
+        Reason::StructuredMetadataTooLarge,
+        Reason::StructuredMetadataTooMany,
+        Reason::TooFarBehind,
+        Reason::RateLimited,
+        Reason::PerStreamRateLimit,
+        Reason::StreamLimit,
+    ];
+
+    /// The `reason` label of Loki's `loki_discarded_samples_total`
+    /// (Loki `pkg/validation/validate.go`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::InvalidLabels => "invalid_labels",
+            Reason::MissingLabels => "missing_labels",
+            Reason::TooManyLabels => "max_label_names_per_series",
+            Reason::LabelNameTooLong => "label_name_too_long",
+            Reason::LabelValueTooLong => "label_value_too_long",
+            Reason::DuplicateLabelNames => "duplicate_label_names",
+            Reason::TooOld => "greater_than_max_sample_age",
+            Reason::TooNew => "too_far_in_future",
+            Reason::LineTooLong => "line_too_long",
+            Reason::StructuredMetadataDisallowed => "disallowed_structured_metadata",
+            Reason::StructuredMetadataTooLarge => "structured_metadata_too_large",
+            Reason::StructuredMetadataTooMany => "structured_metadata_too_many",
+            Reason::TooFarBehind => "too_far_behind",
+            Reason::RateLimited => "rate_limited",
+            Reason::PerStreamRateLimit => "per_stream_rate_limit",
+            Reason::StreamLimit => "stream_limit",
+        }
+    }
+
+    /// Position in [`Reason::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -85,6 +85,8 @@ pub struct HeadAppend {
     pub accepted: usize,
     pub duplicates: usize,
     pub too_far_behind: Vec<(Timestamp, Timestamp)>,
+    /// Bytes (`Entry::size`) of the entries refused as too far behind.
+    pub too_far_behind_bytes: usize,
     /// A chunk cut because the stream reached the target size.
     pub cut: Option<Arc<PendingChunk>>,
 }
@@ -164,6 +166,9 @@ pub struct Head {
     /// Bytes held in memory (open blocks raw, sealed and pending compressed).
     memory: AtomicU64,
     streams: AtomicUsize,
+    /// Streams created and removed since start (replay included).
+    streams_created: AtomicU64,
+    streams_removed: AtomicU64,
 }
 
 impl Head {
@@ -173,6 +178,8 @@ impl Head {
             tenants: RwLock::new(HashMap::new()),
             memory: AtomicU64::new(0),
             streams: AtomicUsize::new(0),
+            streams_created: AtomicU64::new(0),
+            streams_removed: AtomicU64::new(0),
         }
     }
 
@@ -186,6 +193,35 @@ impl Head {
 
     pub fn stream_count(&self) -> usize {
         self.streams.load(Ordering::Relaxed)
+    }
+
+    /// Streams created since start (WAL replay included).
+    pub fn streams_created(&self) -> u64 {
+        self.streams_created.load(Ordering::Relaxed)
+    }
+
+    /// Streams removed from memory since start (idle and flushed).
+    pub fn streams_removed(&self) -> u64 {
+        self.streams_removed.load(Ordering::Relaxed)
+    }
+
+    /// Streams in memory per tenant.
+    pub fn stream_counts(&self) -> Vec<(TenantId, usize)> {
+        let tenants: Vec<_> = self
+            .tenants
+            .read()
+            .iter()
+            .map(|(t, m)| (t.clone(), m.clone()))
+            .collect();
+        let mut out: Vec<_> = tenants
+            .into_iter()
+            .map(|(t, m)| {
+                let n = m.read().len();
+                (t, n)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        out
     }
 
     fn tenant_map(&self, tenant: &TenantId) -> Option<TenantStreams> {
@@ -215,6 +251,7 @@ impl Head {
         w.entry(Arc::from(key.as_str()))
             .or_insert_with(|| {
                 self.streams.fetch_add(1, Ordering::Relaxed);
+                self.streams_created.fetch_add(1, Ordering::Relaxed);
                 Arc::new(HeadStream::new(tenant.clone(), labels.clone()))
             })
             .clone()
@@ -284,6 +321,7 @@ impl Head {
                 let oldest_ok = newest.saturating_sub_nanos(window);
                 if e.ts < oldest_ok {
                     out.too_far_behind.push((e.ts, oldest_ok));
+                    out.too_far_behind_bytes += e.size();
                     continue;
                 }
             }
@@ -490,6 +528,8 @@ impl Head {
             removed.min(self.streams.load(Ordering::Relaxed)),
             Ordering::Relaxed,
         );
+        self.streams_removed
+            .fetch_add(removed as u64, Ordering::Relaxed);
         removed
     }
 

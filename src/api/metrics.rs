@@ -1,0 +1,492 @@
+//! `GET /metrics`: Prometheus metrics in the OpenMetrics text format
+//! (`prometheus-client`), which Prometheus negotiates by default.
+//!
+//! lokal keeps its counters as atomics where the work happens (the
+//! distributor, the store, the WAL, the chunk cache, the index snapshots,
+//! the compactor, the tail feed); [`LokalCollector`] reads them at scrape
+//! time instead of mirroring them into a second set of metrics. Only the
+//! request-duration histograms ([`super::instrument`]) are kept here.
+//!
+//! Names follow Loki's wherever Loki has the concept (each source is cited
+//! next to its metric below); lokal's own are `lokal_*`. Counters are
+//! declared without their `_total` suffix and exposed with it, as OpenMetrics
+//! requires: a Loki counter whose name lacks `_total`
+//! (`loki_compactor_deleted_lines`) is scraped as `..._total`, exactly what
+//! Prometheus gets from Loki itself when it negotiates OpenMetrics.
+//!
+//! This module reads storage and ingest (it sits in `api`, above both);
+//! neither knows it exists.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use super::SharedState;
+use super::instrument::HttpMetrics;
+use crate::ingest::{Distributor, Reason};
+use crate::store::Store;
+
+/// The OpenMetrics text content type.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The registry behind `/metrics`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub http: Arc<HttpMetrics>,
+}
+
+impl Metrics {
+    /// `wal_replay` is how long opening storage (WAL replay included) took.
+    pub fn new(store: Arc<Store>, distributor: Arc<Distributor>, wal_replay: Duration) -> Self {
+        let http = Arc::new(HttpMetrics::default());
+        let mut registry = Registry::default();
+        // dskit server/metrics.go: `<namespace>_request_duration_seconds`.
+        registry.register(
+            "loki_request_duration_seconds",
+            "Time (in seconds) spent serving HTTP requests",
+            http.request_duration.clone(),
+        );
+        registry.register_collector(Box::new(LokalCollector {
+            store,
+            distributor,
+            wal_replay_seconds: wal_replay.as_secs_f64(),
+        }));
+        Metrics { registry, http }
+    }
+
+    /// The exposition text.
+    pub fn encode(&self) -> Result<String, fmt::Error> {
+        let mut out = String::with_capacity(16 * 1024);
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// `GET /metrics`.
+pub async fn handler(State(st): State<SharedState>) -> Response {
+    match st.metrics.encode() {
+        Ok(body) => {
+            let mut r = (StatusCode::OK, body).into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+            r
+        }
+        Err(_) => super::ApiError::internal("encoding metrics failed").into_response(),
+    }
+}
+
+/// Reads lokal's atomics on each scrape.
+pub struct LokalCollector {
+    store: Arc<Store>,
+    distributor: Arc<Distributor>,
+    wal_replay_seconds: f64,
+}
+
+impl fmt::Debug for LokalCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LokalCollector").finish_non_exhaustive()
+    }
+}
+
+/// Shorthands over `DescriptorEncoder` for constant values.
+struct Out<'a, 'b>(&'b mut DescriptorEncoder<'a>);
+
+impl Out<'_, '_> {
+    fn counter(&mut self, name: &str, help: &str, v: u64) -> fmt::Result {
+        let c = ConstCounter::new(v);
+        let m = self
+            .0
+            .encode_descriptor(name, help, None, c.metric_type())?;
+        c.encode(m)
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, v: f64) -> fmt::Result {
+        let g = ConstGauge::new(v);
+        let m = self
+            .0
+            .encode_descriptor(name, help, None, g.metric_type())?;
+        g.encode(m)
+    }
+
+    /// One counter per label set.
+    fn counters<const N: usize>(
+        &mut self,
+        name: &str,
+        help: &str,
+        rows: &[([(&str, &str); N], u64)],
+    ) -> fmt::Result {
+        let mut m = self
+            .0
+            .encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (labels, v) in rows {
+            ConstCounter::new(*v).encode(m.encode_family(labels)?)?;
+        }
+        Ok(())
+    }
+
+    /// One gauge per label set.
+    fn gauges<const N: usize>(
+        &mut self,
+        name: &str,
+        help: &str,
+        rows: &[([(&str, &str); N], f64)],
+    ) -> fmt::Result {
+        let mut m = self
+            .0
+            .encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for (labels, v) in rows {
+            ConstGauge::new(*v).encode(m.encode_family(labels)?)?;
+        }
+        Ok(())
+    }
+
+    /// A histogram known only by its sum and count: a single `+Inf`
+    /// bucket. `rate(_sum) / rate(_count)` still gives the mean.
+    fn sum_count(&mut self, name: &str, help: &str, sum: f64, count: u64) -> fmt::Result {
+        let mut m = self
+            .0
+            .encode_descriptor(name, help, None, MetricType::Histogram)?;
+        m.encode_histogram::<NoLabelSet>(sum, count, &[(f64::INFINITY, count)], None)
+    }
+}
+
+impl Collector for LokalCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let mut out = Out(&mut encoder);
+        self.distributor_metrics(&mut out)?;
+        self.ingester_metrics(&mut out)?;
+        self.wal_metrics(&mut out)?;
+        self.object_metrics(&mut out)?;
+        self.compactor_metrics(&mut out)?;
+        self.tail_metrics(&mut out)
+    }
+}
+
+impl LokalCollector {
+    fn distributor_metrics(&self, out: &mut Out) -> fmt::Result {
+        let tenants = self.distributor.counters.tenants();
+        let names: Vec<String> = tenants.iter().map(|(t, _)| t.to_string()).collect();
+        // Loki pkg/distributor/distributor.go: per tenant (Loki adds
+        // retention_hours, policy and aggregated_metric labels).
+        let rows = |f: &dyn Fn(usize) -> u64| -> Vec<([(&str, &str); 1], u64)> {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, t)| ([("tenant", t.as_str())], f(i)))
+                .collect()
+        };
+        out.counters(
+            "loki_distributor_lines_received",
+            "The total number of lines received per tenant.",
+            &rows(&|i| tenants[i].1.lines_received.load(Relaxed)),
+        )?;
+        out.counters(
+            "loki_distributor_bytes_received",
+            "The total number of uncompressed bytes received per tenant.",
+            &rows(&|i| tenants[i].1.bytes_received.load(Relaxed)),
+        )?;
+        // Loki pkg/validation/validate.go: DiscardedSamples, DiscardedBytes
+        // (Loki adds retention_hours, policy and format labels). Only
+        // reasons that discarded something are listed.
+        let mut lines = Vec::new();
+        let mut bytes = Vec::new();
+        for (i, (_, c)) in tenants.iter().enumerate() {
+            for r in Reason::ALL {
+                let n = c.discarded_lines[r.index()].load(Relaxed);
+                if n > 0 {
+                    let labels = [("reason", r.label()), ("tenant", names[i].as_str())];
+                    lines.push((labels, n));
+                    bytes.push((labels, c.discarded_bytes[r.index()].load(Relaxed)));
+                }
+            }
+        }
+        out.counters(
+            "loki_discarded_samples",
+            "The total number of samples that were discarded.",
+            &lines,
+        )?;
+        out.counters(
+            "loki_discarded_bytes",
+            "The total number of bytes that were discarded.",
+            &bytes,
+        )
+    }
+
+    fn ingester_metrics(&self, out: &mut Out) -> fmt::Result {
+        let head = self.store.head();
+        let counts = head.stream_counts();
+        let names: Vec<String> = counts.iter().map(|(t, _)| t.to_string()).collect();
+        let rows: Vec<([(&str, &str); 1], f64)> = names
+            .iter()
+            .zip(&counts)
+            .map(|(t, (_, n))| ([("tenant", t.as_str())], *n as f64))
+            .collect();
+        // Loki pkg/ingester/instance.go: memoryStreams (per tenant).
+        out.gauges(
+            "loki_ingester_memory_streams",
+            "The total number of streams in memory per tenant.",
+            &rows,
+        )?;
+        // Loki pkg/ingester/instance.go: streamsCreatedTotal and
+        // streamsRemovedTotal (per tenant in Loki; totals here).
+        out.counter(
+            "loki_ingester_streams_created",
+            "The total number of streams created (WAL replay included).",
+            head.streams_created(),
+        )?;
+        out.counter(
+            "loki_ingester_streams_removed",
+            "The total number of streams removed from memory.",
+            head.streams_removed(),
+        )?;
+        out.gauge(
+            "lokal_ingester_memory_bytes",
+            "Bytes of log data held in memory: open blocks raw, sealed blocks and chunks waiting to be stored compressed.",
+            head.memory_bytes() as f64,
+        )?;
+        let c = &self.store.counters;
+        let chunks = c.chunks_flushed.load(Relaxed);
+        // Loki pkg/ingester/metrics.go: chunksFlushedPerReason (lokal does
+        // not record the reason), chunksFlushFailures, chunkSize,
+        // chunkEntries (histograms there; sum and count only here).
+        out.counter(
+            "loki_ingester_chunks_flushed",
+            "Total flushed chunks.",
+            chunks,
+        )?;
+        out.counter(
+            "loki_ingester_chunks_flush_failures",
+            "Total number of flush failures (each is retried).",
+            c.flush_failures.load(Relaxed),
+        )?;
+        out.sum_count(
+            "loki_ingester_chunk_size_bytes",
+            "Distribution of stored chunk sizes (when stored).",
+            c.chunk_bytes_flushed.load(Relaxed) as f64,
+            chunks,
+        )?;
+        out.sum_count(
+            "loki_ingester_chunk_entries",
+            "Distribution of stored lines per chunk (when stored).",
+            c.chunk_entries_flushed.load(Relaxed) as f64,
+            chunks,
+        )
+    }
+
+    fn wal_metrics(&self, out: &mut Out) -> fmt::Result {
+        let w = self.store.wal().stats();
+        // Loki pkg/ingester/metrics.go: walRecordsLogged,
+        // walLoggedBytesTotal, recoveredEntriesTotal, walReplayDuration.
+        out.counter(
+            "loki_ingester_wal_records_logged",
+            "Total number of WAL records logged.",
+            w.records_appended,
+        )?;
+        out.counter(
+            "loki_ingester_wal_logged_bytes",
+            "Total number of bytes written to disk for WAL records.",
+            w.bytes_written,
+        )?;
+        out.counter(
+            "loki_ingester_wal_recovered_entries",
+            "Total number of entries recovered from the WAL.",
+            self.store.counters.wal_replayed_entries.load(Relaxed),
+        )?;
+        out.gauge(
+            "loki_ingester_wal_replay_duration_seconds",
+            "Time taken to replay the WAL (opening storage).",
+            self.wal_replay_seconds,
+        )?;
+        out.counter(
+            "lokal_wal_fsyncs",
+            "fdatasync calls for WAL record batches (one per group commit).",
+            w.fsyncs,
+        )?;
+        out.gauge(
+            "lokal_wal_segments",
+            "WAL segment files on disk, the active one included.",
+            w.segments as f64,
+        )?;
+        out.counter(
+            "lokal_wal_segments_created",
+            "WAL segment files created.",
+            w.segments_created,
+        )?;
+        out.counter(
+            "lokal_wal_segments_removed",
+            "WAL segment files removed once everything in them was stored in chunks.",
+            w.segments_removed,
+        )
+    }
+
+    fn object_metrics(&self, out: &mut Out) -> fmt::Result {
+        let cache = self.store.chunk_cache();
+        out.counter(
+            "lokal_chunk_cache_hits",
+            "Chunk reads served by the in-memory chunk cache.",
+            cache.counters.hits.load(Relaxed),
+        )?;
+        out.counter(
+            "lokal_chunk_cache_misses",
+            "Chunk reads that went to the object store.",
+            cache.counters.misses.load(Relaxed),
+        )?;
+        out.counter(
+            "lokal_chunk_cache_evictions",
+            "Chunks evicted from the chunk cache.",
+            cache.counters.evictions.load(Relaxed),
+        )?;
+        out.gauge(
+            "lokal_chunk_cache_bytes",
+            "Bytes held by the chunk cache.",
+            cache.bytes() as f64,
+        )?;
+        out.gauge(
+            "lokal_chunk_cache_capacity_bytes",
+            "Capacity of the chunk cache (0: no cache).",
+            cache.capacity() as f64,
+        )?;
+        let s = &self.store.snapshots().counters;
+        out.counter(
+            "lokal_index_snapshot_uploads",
+            "Index partition snapshots uploaded to the object store.",
+            s.uploads.load(Relaxed),
+        )?;
+        out.counter(
+            "lokal_index_snapshot_files_uploaded",
+            "Index files uploaded to the object store.",
+            s.files_uploaded.load(Relaxed),
+        )?;
+        out.counter(
+            "lokal_index_snapshot_uploaded_bytes",
+            "Bytes of index files uploaded to the object store.",
+            s.bytes_uploaded.load(Relaxed),
+        )?;
+        out.counter(
+            "lokal_index_snapshot_downloads",
+            "Index partitions downloaded from the object store.",
+            s.downloads.load(Relaxed),
+        )?;
+        out.counter(
+            "lokal_index_snapshot_remote_files_deleted",
+            "Index files deleted from the object store.",
+            s.remote_files_deleted.load(Relaxed),
+        )
+    }
+
+    fn compactor_metrics(&self, out: &mut Out) -> fmt::Result {
+        let c = &self.store.compactor_counters;
+        let runs = c.runs.load(Relaxed);
+        let failed = c.failed_runs.load(Relaxed);
+        // Loki pkg/compactor/metrics.go: applyRetentionOperationTotal,
+        // applyRetentionLastSuccess. A lokal compactor run applies
+        // retention (when enabled), delete requests and merges together.
+        out.counters(
+            "loki_compactor_apply_retention_operation",
+            "Total number of attempts done to apply retention with status.",
+            &[
+                ([("status", "success")], runs),
+                ([("status", "failure")], failed),
+            ],
+        )?;
+        out.gauge(
+            "loki_compactor_apply_retention_last_successful_run_timestamp_seconds",
+            "Unix timestamp of the last successful retention run.",
+            c.last_success_unix_seconds.load(Relaxed) as f64,
+        )?;
+        // Loki pkg/compactor/deletion/metrics.go: deletedLinesTotal (a
+        // counter named without `_total`) and deleteRequestsProcessedTotal
+        // (both per user in Loki; totals here).
+        out.counter(
+            "loki_compactor_deleted_lines",
+            "Number of deleted lines.",
+            c.lines_deleted.load(Relaxed),
+        )?;
+        out.counter(
+            "loki_compactor_delete_requests_processed",
+            "Number of delete requests processed.",
+            c.delete_requests_processed.load(Relaxed),
+        )?;
+        let lokal_counters = [
+            (
+                "lokal_compactor_chunks_expired",
+                "Chunks taken out of the index by retention.",
+                c.chunks_expired.load(Relaxed),
+            ),
+            (
+                "lokal_compactor_chunks_deleted",
+                "Chunk objects deleted from the object store.",
+                c.chunks_deleted.load(Relaxed),
+            ),
+            (
+                "lokal_compactor_deleted_bytes",
+                "Bytes of chunk objects deleted from the object store.",
+                c.bytes_deleted.load(Relaxed),
+            ),
+            (
+                "lokal_compactor_chunks_rewritten",
+                "Chunks rewritten without the lines of delete requests.",
+                c.chunks_rewritten.load(Relaxed),
+            ),
+            (
+                "lokal_compactor_chunks_merged",
+                "Small chunks merged away.",
+                c.chunks_merged.load(Relaxed),
+            ),
+            (
+                "lokal_compactor_merged_chunks_written",
+                "Chunks written by merges.",
+                c.merged_chunks_written.load(Relaxed),
+            ),
+            (
+                "lokal_compactor_partitions_dropped",
+                "Index day partitions dropped whole by retention.",
+                c.partitions_dropped.load(Relaxed),
+            ),
+            (
+                "lokal_compactor_index_merges",
+                "Index partitions whose segments were merged.",
+                c.index_merges.load(Relaxed),
+            ),
+        ];
+        for (name, help, v) in lokal_counters {
+            out.counter(name, help, v)?;
+        }
+        out.gauge(
+            "lokal_compactor_retention_lag_seconds",
+            "Seconds the oldest retained entry is past its retention period (0: on time).",
+            c.retention_lag_seconds.load(Relaxed) as f64,
+        )
+    }
+
+    fn tail_metrics(&self, out: &mut Out) -> fmt::Result {
+        let t = self.store.tail_feed();
+        out.gauge(
+            "lokal_tail_subscribers",
+            "Live tail sessions subscribed to new entries.",
+            t.subscriber_count() as f64,
+        )?;
+        out.counter(
+            "lokal_tail_delivered_entries",
+            "Entries queued for live tail sessions.",
+            t.delivered_total(),
+        )?;
+        out.counter(
+            "lokal_tail_dropped_entries",
+            "Entries dropped because a tail session's queue was full (reported to it as dropped_entries).",
+            t.dropped_total(),
+        )
+    }
+}
