@@ -7,6 +7,7 @@
 //! for metric queries. Errors carry the HTTP status Loki answers with.
 
 mod build;
+mod cancel;
 pub mod functions;
 mod logs;
 mod metrics;
@@ -15,6 +16,7 @@ mod model_tests;
 mod scan;
 mod visit;
 
+pub use cancel::{Cancel, CancelGuard};
 pub use visit::{EntryVisitor, VisitParams};
 
 use std::sync::Arc;
@@ -40,6 +42,10 @@ pub enum QueryError {
         "request timed out, decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed"
     )]
     Timeout,
+    /// The query's future was dropped (the client went away) or timed out
+    /// while a worker still ran: Loki's `context canceled`, status 499.
+    #[error("context canceled")]
+    Cancelled,
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -51,6 +57,7 @@ impl QueryError {
         match self {
             QueryError::Parse(_) | QueryError::BadRequest(_) => 400,
             QueryError::Timeout => 504,
+            QueryError::Cancelled => 499,
             QueryError::Unavailable(_) => 503,
             QueryError::Internal(_) => 500,
         }
@@ -165,8 +172,20 @@ impl Engine {
         &self.store
     }
 
-    /// Parses and runs a query.
-    pub async fn execute(&self, mut p: QueryParams) -> Result<QueryResponse, QueryError> {
+    /// Parses and runs a query. Dropping the future (or its timeout) stops
+    /// the blocking workers it started at their next block.
+    pub async fn execute(&self, p: QueryParams) -> Result<QueryResponse, QueryError> {
+        self.execute_with(p, Cancel::new()).await
+    }
+
+    /// [`Engine::execute`] with the caller's cancellation flag, raised when
+    /// this future ends or is dropped; the caller may also raise it.
+    pub async fn execute_with(
+        &self,
+        mut p: QueryParams,
+        cancel: Cancel,
+    ) -> Result<QueryResponse, QueryError> {
+        let _guard = cancel.guard();
         let started = Instant::now();
         let expr = syntax::parse(&p.query).map_err(|e| QueryError::Parse(e.to_string()))?;
         let limits = self.overrides.get(p.tenant.as_str());
@@ -187,8 +206,8 @@ impl Engine {
         let timeout = limits.query_timeout.get();
         let run = async {
             match &expr {
-                ast::Expr::Log(log) => logs::run(self, &p, log).await,
-                ast::Expr::Sample(s) => metrics::run(self, &p, s).await,
+                ast::Expr::Log(log) => logs::run(self, &p, log, &cancel).await,
+                ast::Expr::Sample(s) => metrics::run(self, &p, s, &cancel).await,
             }
         };
         let mut resp = if timeout.is_zero() {
