@@ -1404,6 +1404,33 @@ fn logcli_request_sequence_and_parameter_forms() {
         ]),
         "end timestamp must not be before or equal to start time"
     );
+    // max_query_length (721h) applies to metadata requests as well.
+    let long_ago = ns(end - 800 * 3600 * SEC);
+    for path in [
+        "/loki/api/v1/query_range",
+        "/loki/api/v1/labels",
+        "/loki/api/v1/label/app/values",
+        "/loki/api/v1/series",
+        "/loki/api/v1/index/stats",
+        "/loki/api/v1/index/volume",
+    ] {
+        let a = get(
+            &l,
+            path,
+            &[
+                ("query", "{app=\"api\"}"),
+                ("match", "{app=\"api\"}"),
+                ("start", &long_ago),
+                ("end", &end_ns),
+            ],
+            &[],
+        );
+        assert_eq!(
+            a.error(400),
+            "the query time range exceeds the limit (query length: 800h0m0s, limit: 30d1h)",
+            "{path}"
+        );
+    }
     assert_eq!(
         bad(with(&[("query", "{app=\"api\"}"), ("direction", "up")])),
         "invalid direction 'up'"

@@ -75,6 +75,8 @@ async fn select(
             "end timestamp must not be before or equal to start time",
         ));
     }
+    // As Loki's IndexStats and Volume: max_query_lookback, max_query_length.
+    let start = crate::logql::eval::check_range(&st.overrides.get(tenant.as_str()), start, end)?;
     let streams = st
         .engine
         .store()

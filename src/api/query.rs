@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::encode::{query_response, write_labels};
 use super::params::{self, Params};
 use super::{ApiError, SharedState, json_response};
-use crate::logql::eval::{QueryError, QueryParams};
+use crate::logql::eval::{self, QueryError, QueryParams};
 use crate::logql::syntax;
 use crate::model::{Matcher, Timestamp};
 
@@ -181,6 +181,9 @@ async fn metadata_series(
             "end timestamp must not be before or equal to start time",
         ));
     }
+    // Loki's queriers apply max_query_lookback and max_query_length to
+    // label and series requests too.
+    let start = eval::check_range(&st.overrides.get(tenant.as_str()), start, end)?;
     st.engine
         .store()
         .series(&tenant, matchers, start, end.saturating_add_nanos(1))

@@ -20,9 +20,8 @@ pub use cancel::{Cancel, CancelGuard};
 pub use visit::{EntryVisitor, VisitParams};
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::config::units::format_duration;
 use crate::limits::Overrides;
 use crate::logql::result::QueryResponse;
 use crate::logql::syntax::{self, ast};
@@ -120,7 +119,8 @@ fn check_query_length(
     if max_len > 0 && length > max_len {
         return Err(QueryError::BadRequest(format!(
             "the query time range exceeds the limit (query length: {}, limit: {})",
-            format_duration(Duration::from_nanos(length.max(0) as u64)),
+            // Go's time.Duration, as Loki prints the length (`802h0m0s`).
+            crate::logql::syntax::golang::format_go_duration(length.max(0)),
             limits.max_query_length
         )));
     }
@@ -139,15 +139,18 @@ fn clamp_lookback(limits: &crate::limits::Limits, start: Timestamp) -> Timestamp
     start
 }
 
-/// Both range limits (`max_query_length`, `max_query_lookback`): the
-/// possibly clamped start, or the length error.
+/// Both range limits, in Loki's order (`ValidateQueryTimeRangeLimits`):
+/// the start clamped by `max_query_lookback`, then `max_query_length`
+/// checked on the clamped range. The possibly clamped start, or the length
+/// error.
 pub fn check_range(
     limits: &crate::limits::Limits,
     start: Timestamp,
     end: Timestamp,
 ) -> Result<Timestamp, QueryError> {
+    let start = clamp_lookback(limits, start);
     check_query_length(limits, start, end)?;
-    Ok(clamp_lookback(limits, start))
+    Ok(start)
 }
 
 /// The query engine.
@@ -195,14 +198,13 @@ impl Engine {
                     .into(),
             ));
         }
-        check_query_length(&limits, p.start, p.end)?;
+        p.start = check_range(&limits, p.start, p.end)?;
         if expr.is_log() && p.limit > limits.max_entries_limit_per_query {
             return Err(QueryError::BadRequest(format!(
                 "max entries limit per query exceeded, limit > max_entries_limit_per_query ({} > {})",
                 p.limit, limits.max_entries_limit_per_query
             )));
         }
-        p.start = clamp_lookback(&limits, p.start);
         let timeout = limits.query_timeout.get();
         let run = async {
             match &expr {
@@ -219,5 +221,45 @@ impl Engine {
         };
         resp.stats.exec_time_secs = started.elapsed().as_secs_f64();
         Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    use crate::config::units::ConfigDuration;
+    use crate::limits::Limits;
+
+    #[test]
+    fn range_limits_clamp_lookback_before_checking_length() {
+        let hour = 3_600_000_000_000i64;
+        let limits = Limits {
+            max_query_length: ConfigDuration(Duration::from_secs(2 * 3600)),
+            max_query_lookback: ConfigDuration(Duration::from_secs(3600)),
+            ..Limits::default()
+        };
+        let now = Timestamp::now();
+        let start = check_range(&limits, now.saturating_sub_nanos(10 * hour), now).unwrap();
+        assert!(
+            start >= now.saturating_sub_nanos(hour),
+            "10h back is clamped to 1h, then within the 2h length"
+        );
+        let no_lookback = Limits {
+            max_query_lookback: ConfigDuration::ZERO,
+            ..limits
+        };
+        let err = check_range(
+            &no_lookback,
+            Timestamp::from_secs(0),
+            Timestamp::from_secs(3 * 3600 + 61),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the query time range exceeds the limit (query length: 3h1m1s, limit: 2h)",
+            "length as Go's time.Duration, limit as Prometheus' model.Duration"
+        );
     }
 }
