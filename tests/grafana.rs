@@ -10,7 +10,8 @@
 //! `query_timeout`; logcli's instant and range queries, backward pagination
 //! (`end = last + 1ns` and de-duplication), metadata and volume calls; every
 //! accepted form of timestamps, `since`, `step` and `interval`; odd
-//! `X-Query-Tags` on every query endpoint.
+//! `X-Query-Tags` on every query endpoint; a client that goes away stops
+//! its query's work (the server's CPU time stops growing).
 //!
 //! Expectations are computed from the pushed data, never by the server's
 //! own code.
@@ -1535,4 +1536,80 @@ fn odd_query_tags_never_fail_a_query_endpoint() {
             serde_json::from_str::<Value>(&body).unwrap();
         }
     }
+}
+
+/// CPU time (user + system, in clock ticks) the process has used so far.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the full line: 11 and 12 here.
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_client_that_goes_away_frees_the_cpu() {
+    let l = Lokal::start("  ingestion_rate_mb: 1000\n  ingestion_burst_size_mb: 1000\n");
+    let now = Timestamp::now().nanos();
+    let base = now - 30 * 60 * SEC;
+    let lines = 200_000i64;
+    for batch in 0..4 {
+        let values: Vec<Value> = (batch * lines / 4..(batch + 1) * lines / 4)
+            .map(|n| {
+                json!([
+                    (base + n * 1000).to_string(),
+                    json!({"level": "info", "status": 200 + n % 5, "msg": format!("request {n} served"), "user": {"id": format!("u{}", n % 97)}}).to_string()
+                ])
+            })
+            .collect();
+        let body = json!({"streams": [{"stream": {"app": "heavy", "n": batch.to_string()}, "values": values}]});
+        let r = client()
+            .post(l.url("/loki/api/v1/push"))
+            .header("X-Scope-OrgID", TENANT)
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+    }
+    // Flushed: each stream is then one chunk of many blocks, so a query is
+    // a few long tasks rather than many short ones.
+    let r = client().post(l.url("/flush")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let (s, e) = (ns(base - SEC), ns(now + SEC));
+    let params = [
+        ("query", "{app=\"heavy\"} | json | status=\"999\""),
+        ("start", s.as_str()),
+        ("end", e.as_str()),
+        ("limit", "100"),
+    ];
+    let pid = l.child.id();
+    // The whole query, for reference.
+    let c0 = cpu_ticks(pid);
+    let t0 = std::time::Instant::now();
+    let full = get(&l, "/loki/api/v1/query_range", &params, &[]);
+    assert_eq!(full.status, 200);
+    let (full_ticks, full_time) = (cpu_ticks(pid) - c0, t0.elapsed());
+    // A client that gives up after 100 ms.
+    let impatient = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let r = impatient
+        .get(l.url("/loki/api/v1/query_range"))
+        .query(&params)
+        .header("X-Scope-OrgID", TENANT)
+        .send();
+    assert!(r.is_err(), "the query outran the client's timeout");
+    // Give the server 50 ms to notice, then watch for as long as the whole
+    // query takes.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let c1 = cpu_ticks(pid);
+    std::thread::sleep(full_time);
+    let after = cpu_ticks(pid) - c1;
+    assert!(
+        after * 5 < full_ticks,
+        "after the client left, the server used {after} ticks; the whole query takes {full_ticks} ticks ({full_time:?})"
+    );
 }
