@@ -506,6 +506,11 @@ fn grafana_datasource_request_sequence() {
         }
     }
     assert_eq!(seen, by_ts.len());
+    assert_eq!(
+        d["result"].as_array().unwrap().len(),
+        2,
+        "one result stream per indexed stream, whatever the parsed labels"
+    );
     // Real figures in stats: every shop line was read, once.
     let stats = &d["stats"];
     check_stats_shape(stats);
@@ -864,6 +869,41 @@ fn grafana_datasource_request_sequence() {
     assert_eq!(
         e.error(400),
         "log queries are not supported as an instant query type, please change your query to a range query type"
+    );
+
+    // $__auto and $__interval become Grafana interval strings: LogQL ranges
+    // take d, w and y.
+    for range in ["1d", "1w", "1y"] {
+        let q = format!("sum(count_over_time({{app=\"api\"}}[{range}]))");
+        let v = get(
+            &l,
+            "/loki/api/v1/query",
+            &[("query", q.as_str()), ("time", &end_ns)],
+            &grafana("Source=grafana"),
+        )
+        .json();
+        assert_eq!(v["data"]["result"][0]["value"][1], "60", "{range}");
+    }
+
+    // format_query (allowed by the datasource's routes).
+    let v = get(
+        &l,
+        "/loki/api/v1/format_query",
+        &[("query", "{app=\"api\"}|=\"GET\"")],
+        &[],
+    )
+    .json();
+    assert_eq!(
+        v,
+        json!({"status": "success", "data": "{app=\"api\"} |= \"GET\""})
+    );
+    let bad = get(&l, "/loki/api/v1/format_query", &[("query", "{app=")], &[]);
+    assert_eq!(bad.status, 400);
+    let bad: Value = serde_json::from_str(&bad.body).unwrap();
+    assert_eq!(bad["status"], "invalid-query");
+    assert!(
+        bad["error"].as_str().unwrap().starts_with("parse error"),
+        "{bad}"
     );
 
     // 10. Nothing matches: Loki's empty shapes.
@@ -1510,6 +1550,10 @@ fn odd_query_tags_never_fail_a_query_endpoint() {
             vec![("query", "{app=\"api\"}"), ("start", &s), ("end", &e)],
         ),
         ("/loki/api/v1/drilldown-limits", vec![]),
+        (
+            "/loki/api/v1/format_query",
+            vec![("query", "{app=\"api\"}")],
+        ),
     ];
     for tags in odd {
         for (path, params) in &calls {
