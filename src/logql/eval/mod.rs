@@ -5,6 +5,8 @@
 //! (`max_query_length`, `max_entries_limit_per_query`, `query_timeout`,
 //! `max_query_lookback`), and runs it: [`logs`] for log queries, [`metrics`]
 //! for metric queries. Errors carry the HTTP status Loki answers with.
+//! Blocking workers stop at their next block once the query's future is
+//! dropped or times out ([`Cancel`]).
 
 mod build;
 mod cancel;
