@@ -389,6 +389,7 @@ fn grafana_datasource_request_sequence() {
         "{v}"
     );
     check_stats_shape(&v["data"]["stats"]);
+    assert_eq!(v["data"]["stats"]["summary"]["totalEntriesReturned"], 1);
 
     // 2. Label browser: labels, values, series with match[].
     let v = get(&l, "/loki/api/v1/labels", &range, &[]).json();
@@ -597,6 +598,20 @@ fn grafana_datasource_request_sequence() {
                 .unwrap();
         }
     }
+    let points: usize = q["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["values"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(
+        q["data"]["stats"]["summary"]["totalEntriesReturned"], points,
+        "a matrix's samples, as Loki counts them"
+    );
+    assert_eq!(
+        q["data"]["stats"]["summary"]["totalLinesProcessed"],
+        data.of("shop").count()
+    );
     let mut want: BTreeMap<String, f64> = BTreeMap::new();
     for e in data.of("shop") {
         *want.entry(e.level.to_string()).or_default() += 1.0;

@@ -124,6 +124,13 @@ pub(crate) async fn run(
             }
         }
     };
+    // Loki's `resultLength`: samples of a matrix, a vector's length, 0 for
+    // a scalar.
+    stats.total_entries_returned = match &data {
+        QueryData::Matrix(series) => series.iter().map(|s| s.points.len() as u64).sum(),
+        QueryData::Vector(samples) => samples.len() as u64,
+        QueryData::Scalar(..) | QueryData::Streams(_) => 0,
+    };
     Ok(QueryResponse {
         data,
         stats,
