@@ -197,13 +197,13 @@ pub fn stats_json(s: &QueryStats) -> serde_json::Value {
         "prePredicateDecompressedStructuredMetadataBytes": 0, "postPredicateRows": 0,
         "postPredicateDecompressedBytes": 0, "postPredicateStructuredMetadataBytes": 0,
         "postFilterRows": 0, "pagesScanned": 0, "pagesDownloaded": 0, "pagesDownloadedBytes": 0,
-        "pageBatches": 0, "totalRowsAvailable": 0, "totalPageDownloadTime": 0, "pageDownloadTime": 0,
+        "pageBatches": 0, "totalRowsAvailable": 0, "totalPageDownloadTime": 0,
+        "wireBytesTransferred": 0,
     });
     let store = json!({
         "totalChunksRef": s.chunks_ref,
         "totalChunksDownloaded": s.chunks_downloaded,
         "chunksDownloadTime": (s.chunks_download_time_secs * 1e9) as u64,
-        "queryReferencedStructured": false,
         "queryReferencedStructuredMetadata": false,
         "queryUsedV2Engine": false,
         "chunkRefsFetchTime": (s.chunk_refs_fetch_time_secs * 1e9) as u64,
@@ -231,12 +231,13 @@ pub fn stats_json(s: &QueryStats) -> serde_json::Value {
             "totalPostFilterLines": s.post_filter_lines,
             "totalStructuredMetadataBytesProcessed": s.structured_metadata_bytes_processed,
         },
-        "querier": { "store": store },
+        // lokal has no separate querier: its execution time is the query's.
+        "querier": { "store": store, "querierExecTime": s.exec_time_secs },
         "ingester": {
             "totalReached": 0, "totalChunksMatched": 0, "totalBatches": 0, "totalLinesSent": 0,
             "store": {
                 "totalChunksRef": 0, "totalChunksDownloaded": 0, "chunksDownloadTime": 0,
-                "queryReferencedStructured": false, "queryReferencedStructuredMetadata": false,
+                "queryReferencedStructuredMetadata": false,
                 "queryUsedV2Engine": false, "chunkRefsFetchTime": 0, "congestionControlLatency": 0,
                 "pipelineWrapperFilteredLines": 0,
                 "chunk": {
@@ -247,6 +248,7 @@ pub fn stats_json(s: &QueryStats) -> serde_json::Value {
                 },
                 "dataobj": dataobj,
             },
+            "recvWaitTime": 0,
         },
         "cache": {
             "chunk": cache, "index": cache, "result": cache, "statsResult": cache,

@@ -9,7 +9,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::encode::{format_seconds, write_labels};
+use super::encode::{format_seconds, stats_json, write_labels};
 use super::params::{self, Params};
 use super::query::{request_params, selector_matchers};
 use super::{ApiError, SharedState, json_response};
@@ -75,6 +75,8 @@ async fn select(
             "end timestamp must not be before or equal to start time",
         ));
     }
+    // As Loki's IndexStats and Volume: max_query_lookback, max_query_length.
+    let start = crate::logql::eval::check_range(&st.overrides.get(tenant.as_str()), start, end)?;
     let streams = st
         .engine
         .store()
@@ -193,6 +195,16 @@ fn volume_query(p: &Params) -> Result<VolumeQuery, ApiError> {
     })
 }
 
+/// `,"stats":{...}`: Loki's volume answers carry the stats object (all
+/// zeros here: volumes are read from index metadata, no line is processed).
+fn write_volume_stats(out: &mut Vec<u8>) {
+    out.extend_from_slice(b",\"stats\":");
+    let _ = serde_json::to_writer(
+        &mut *out,
+        &stats_json(&crate::logql::result::QueryStats::default()),
+    );
+}
+
 pub async fn volume(
     State(st): State<SharedState>,
     headers: HeaderMap,
@@ -232,7 +244,9 @@ pub async fn volume(
         write_labels(&mut out, labels);
         out.extend_from_slice(format!(",\"value\":[{ts},\"{bytes}\"]}}").as_bytes());
     }
-    out.extend_from_slice(b"]}}");
+    out.extend_from_slice(b"]");
+    write_volume_stats(&mut out);
+    out.extend_from_slice(b"}}");
     Ok(json_response(StatusCode::OK, out))
 }
 
@@ -292,6 +306,8 @@ pub async fn volume_range(
         }
         out.extend_from_slice(b"]}");
     }
-    out.extend_from_slice(b"]}}");
+    out.extend_from_slice(b"]");
+    write_volume_stats(&mut out);
+    out.extend_from_slice(b"}}");
     Ok(json_response(StatusCode::OK, out))
 }

@@ -224,6 +224,10 @@ pub fn router(state: SharedState) -> Router {
             "/loki/api/v1/drilldown-limits",
             get(drilldown::drilldown_limits),
         )
+        .route(
+            "/loki/api/v1/format_query",
+            get(query::format_query).post(query::format_query),
+        )
         .layer(
             // Level 1: a log query's answer is mostly log lines, which
             // gzip's fastest level already shrinks ~5x, at several times

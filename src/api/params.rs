@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use crate::config::units::parse_duration;
 use crate::model::{Direction, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,8 +78,12 @@ pub fn parse_timestamp(value: &str) -> Result<Timestamp, ParamError> {
     match value.parse::<i64>() {
         Ok(n) if value.len() <= 10 => Ok(Timestamp::from_secs(n)),
         Ok(n) => Ok(Timestamp::from_nanos(n)),
-        Err(_) => Timestamp::parse_rfc3339(value)
-            .ok_or_else(|| ParamError(format!("cannot parse \"{value}\" to a valid timestamp"))),
+        // Go's error is ParseInt's when RFC 3339 fails too.
+        Err(_) => Timestamp::parse_rfc3339(value).ok_or_else(|| {
+            ParamError(format!(
+                "strconv.ParseInt: parsing \"{value}\": invalid syntax"
+            ))
+        }),
     }
 }
 
@@ -103,18 +106,50 @@ pub fn parse_seconds_or_duration(value: &str) -> Result<Duration, ParamError> {
         .ok_or_else(|| ParamError(format!("cannot parse \"{value}\" to a valid duration")))
 }
 
-/// Prometheus' `model.ParseDuration` (units y w d h m s ms, no fractions).
+/// Prometheus' `model.ParseDuration`: integer amounts with units y w d h m
+/// s ms, each at most once and from the largest to the smallest (`1h30m`,
+/// `1m0s`, `500ms`); no fractions, no signs; a bare number only as `0`.
 pub fn parse_prometheus_duration(value: &str) -> Option<Duration> {
-    if value.is_empty() || value.contains('.') || value.starts_with('-') {
+    const UNITS: [(&str, u64); 7] = [
+        ("y", 365 * 24 * 3600 * 1_000_000_000),
+        ("w", 7 * 24 * 3600 * 1_000_000_000),
+        ("d", 24 * 3600 * 1_000_000_000),
+        ("h", 3600 * 1_000_000_000),
+        ("m", 60 * 1_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+    ];
+    if value == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut rest = value.as_bytes();
+    if rest.is_empty() {
         return None;
     }
-    if value.chars().all(|c| c.is_ascii_digit()) {
-        return (value == "0").then_some(Duration::ZERO);
+    let mut total: u64 = 0;
+    // Index into UNITS of the last unit seen: the next must be smaller.
+    let mut next_unit = 0usize;
+    while !rest.is_empty() {
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        let amount: u64 = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.iter().take_while(|b| !b.is_ascii_digit()).count();
+        let unit = std::str::from_utf8(&rest[..unit_len]).ok()?;
+        rest = &rest[unit_len..];
+        let pos = UNITS.iter().position(|(u, _)| *u == unit)?;
+        if pos < next_unit {
+            return None;
+        }
+        next_unit = pos + 1;
+        total = total.checked_add(amount.checked_mul(UNITS[pos].1)?)?;
+        if total > i64::MAX as u64 {
+            return None;
+        }
     }
-    if value.contains("us") || value.contains('µ') || value.contains("ns") {
-        return None;
-    }
-    parse_duration(value).ok()
+    Some(Duration::from_nanos(total))
 }
 
 /// `since` (default 1h), `start`, `end` as Loki's `determineBounds`.
@@ -285,7 +320,40 @@ mod tests {
             parse_timestamp("2026-11-01T10:00:00.000Z").unwrap(),
             Timestamp::from_secs(1_793_527_200)
         );
-        assert!(parse_timestamp("yesterday").is_err());
+        assert_eq!(
+            parse_timestamp("yesterday").unwrap_err().0,
+            "strconv.ParseInt: parsing \"yesterday\": invalid syntax"
+        );
+    }
+
+    #[test]
+    fn prometheus_durations() {
+        let d = |s: &str| parse_prometheus_duration(s);
+        assert_eq!(d("0"), Some(Duration::ZERO));
+        assert_eq!(d("15000ms"), Some(Duration::from_secs(15)));
+        assert_eq!(d("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(
+            d("1m0s"),
+            Some(Duration::from_secs(60)),
+            "Go's Duration.String()"
+        );
+        assert_eq!(d("1d"), Some(Duration::from_secs(86_400)));
+        assert_eq!(d("1y2w"), Some(Duration::from_secs((365 + 14) * 86_400)));
+        for bad in [
+            "", "5", "1.5s", "-1m", "1s1m", "1m1m", "1us", "1ns", "10x", "m", "1h 2m",
+        ] {
+            assert_eq!(d(bad), None, "{bad}");
+        }
+        assert_eq!(d("300y"), None, "overflows int64 nanoseconds");
+        assert_eq!(
+            parse_seconds_or_duration("300").unwrap(),
+            Duration::from_secs(300),
+            "float seconds first"
+        );
+        assert_eq!(
+            parse_seconds_or_duration("0.25").unwrap(),
+            Duration::from_millis(250)
+        );
     }
 
     #[test]

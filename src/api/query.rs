@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::encode::{query_response, write_labels};
 use super::params::{self, Params};
 use super::{ApiError, SharedState, json_response};
-use crate::logql::eval::{QueryError, QueryParams};
+use crate::logql::eval::{self, QueryError, QueryParams};
 use crate::logql::syntax;
 use crate::model::{Matcher, Timestamp};
 
@@ -48,18 +48,45 @@ pub(crate) fn categorize(headers: &HeaderMap) -> bool {
         .any(|v| v.split(',').any(|f| f.trim() == "categorize-labels"))
 }
 
-/// `X-Query-Tags: Source=grafana-lokiexplore-app` (a Logs Drilldown request).
-pub(crate) fn drilldown(headers: &HeaderMap) -> bool {
-    headers
-        .get_all("X-Query-Tags")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',').any(|kv| {
-                kv.trim()
-                    .eq_ignore_ascii_case("Source=grafana-lokiexplore-app")
-            })
+/// Loki's `X-Query-Tags` (`httpreq.ExtractQueryTagsFromHTTP` then
+/// `TagsToKeyValues`): the first header value with every run of characters
+/// outside `[a-zA-Z0-9-=.@, ]` replaced by `_`, split on `,` then on `=`;
+/// tokens that are not exactly `key=value` are ignored, keys lowercased.
+/// Never an error, whatever the header holds.
+pub(crate) fn query_tags(headers: &HeaderMap) -> Vec<(String, String)> {
+    let Some(raw) = headers.get("X-Query-Tags") else {
+        return Vec::new();
+    };
+    let raw = String::from_utf8_lossy(raw.as_bytes());
+    let mut safe = String::with_capacity(raw.len());
+    let mut in_run = false;
+    for c in raw.chars() {
+        let ok = c.is_ascii_alphanumeric() || matches!(c, '-' | '=' | '.' | '@' | ',' | ' ');
+        if ok {
+            safe.push(c);
+        } else if !in_run {
+            safe.push('_');
+        }
+        in_run = !ok;
+    }
+    safe.split(',')
+        .filter(|t| !t.is_empty())
+        .filter_map(|tok| {
+            let kv: Vec<&str> = tok.split('=').filter(|f| !f.is_empty()).collect();
+            match kv[..] {
+                [k, v] => Some((k.to_lowercase(), v.to_string())),
+                _ => None,
+            }
         })
+        .collect()
+}
+
+/// `X-Query-Tags: Source=grafana-lokiexplore-app` (a Logs Drilldown
+/// request; the value compared case-insensitively, as Loki).
+pub(crate) fn drilldown(headers: &HeaderMap) -> bool {
+    query_tags(headers)
+        .iter()
+        .any(|(k, v)| k == "source" && v.eq_ignore_ascii_case("grafana-lokiexplore-app"))
 }
 
 pub async fn query_range(
@@ -154,6 +181,9 @@ async fn metadata_series(
             "end timestamp must not be before or equal to start time",
         ));
     }
+    // Loki's queriers apply max_query_lookback and max_query_length to
+    // label and series requests too.
+    let start = eval::check_range(&st.overrides.get(tenant.as_str()), start, end)?;
     st.engine
         .store()
         .series(&tenant, matchers, start, end.saturating_add_nanos(1))
@@ -248,5 +278,49 @@ pub async fn format_query(headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes
             let body = serde_json::json!({"status": "invalid-query", "error": e.to_string()});
             json_response(StatusCode::BAD_REQUEST, body.to_string().into_bytes())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn tags(raw: &[u8]) -> Vec<(String, String)> {
+        let mut h = HeaderMap::new();
+        h.insert("X-Query-Tags", HeaderValue::from_bytes(raw).unwrap());
+        query_tags(&h)
+    }
+
+    #[test]
+    fn query_tags_as_loki_reads_them() {
+        let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(
+            tags(b"Source=logvolhist,Feature=beta"),
+            [kv("source", "logvolhist"), kv("feature", "beta")]
+        );
+        assert_eq!(
+            tags(b"Source=a/b$c,,x=y=z,lonely"),
+            [kv("source", "a_b_c")],
+            "odd characters become _, malformed tokens are ignored"
+        );
+        assert_eq!(
+            tags("Source=caf\u{e9}\u{1f600}!".as_bytes()),
+            [kv("source", "caf_")]
+        );
+        assert_eq!(tags(b"user=\xff\xfe"), [kv("user", "_")], "not UTF-8");
+        assert!(tags(b"").is_empty());
+        let mut h = HeaderMap::new();
+        assert!(!drilldown(&h));
+        h.insert(
+            "X-Query-Tags",
+            HeaderValue::from_static("Source=Grafana-LokiExplore-App"),
+        );
+        assert!(drilldown(&h));
+        h.insert(
+            "X-Query-Tags",
+            HeaderValue::from_static("Source=grafana-lokiexplore-app-x"),
+        );
+        assert!(!drilldown(&h));
     }
 }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 
 use super::build;
 use super::scan::{self, InRange, Task};
-use super::{Engine, QueryError, QueryParams};
+use super::{Cancel, Engine, QueryError, QueryParams};
 use crate::logql::log::{LabelsResult, LineFilter, ParserHints, Pipeline};
 use crate::logql::result::{QueryData, QueryResponse, QueryStats, ResultEntry, StreamResult};
 use crate::logql::syntax::ast;
@@ -133,6 +133,7 @@ pub(crate) async fn run(
     engine: &Engine,
     p: &QueryParams,
     log: &ast::LogExpr,
+    cancel: &Cancel,
 ) -> Result<QueryResponse, QueryError> {
     let mut stats = QueryStats::default();
     let pipeline = build::pipeline(&log.pipeline, ParserHints::none())?;
@@ -173,8 +174,12 @@ pub(crate) async fn run(
             .collect();
         next += wave;
         let futs = batch.into_iter().enumerate().map(|(i, task)| {
-            let (streams, pipeline, prefilter) =
-                (streams.clone(), pipeline.clone(), prefilter.clone());
+            let (streams, pipeline, prefilter, cancel) = (
+                streams.clone(),
+                pipeline.clone(),
+                prefilter.clone(),
+                cancel.clone(),
+            );
             // Unique, ordered tie-breakers: wave, task, entry.
             let seq0 = (wave_no << 48) | ((i as u64) << 32);
             async move {
@@ -183,6 +188,7 @@ pub(crate) async fn run(
                     scan::fetch(&engine.store, &p.tenant, &task, p.start, p.end, &mut st).await?;
                 let (start, end, dir, limit) = (p.start, p.end, p.direction, keep);
                 tokio::task::spawn_blocking(move || {
+                    let _worker = cancel.worker();
                     let kept = process_task(
                         &streams[task.stream],
                         &task,
@@ -194,6 +200,7 @@ pub(crate) async fn run(
                         limit,
                         cut,
                         seq0,
+                        &cancel,
                         &mut st,
                     )?;
                     Ok::<_, QueryError>((kept, st))
@@ -236,6 +243,7 @@ fn process_task(
     limit: usize,
     cut: Option<i64>,
     mut seq: u64,
+    cancel: &Cancel,
     stats: &mut QueryStats,
 ) -> Result<Vec<Kept>, QueryError> {
     let mut top = TopK::new(limit, direction);
@@ -255,6 +263,7 @@ fn process_task(
         if !beats_global(edge, &top) {
             continue;
         }
+        cancel.check_block()?;
         let InRange { block, lo, hi } =
             scan::decode(data, start, end, task.source.is_head(), stats)?;
         let mut visit = |i: usize, top: &mut TopK, stats: &mut QueryStats| -> bool {

@@ -16,7 +16,7 @@ use std::time::Instant;
 use super::build;
 use super::functions::{self, Point, RangeOp};
 use super::scan::{self, InRange, Task};
-use super::{Engine, QueryError, QueryParams};
+use super::{Cancel, Engine, QueryError, QueryParams};
 use crate::logql::log::{self, ParserHints, Pipeline};
 use crate::logql::result::{QueryData, QueryResponse, QueryStats, Sample, Series};
 use crate::logql::syntax::ast;
@@ -62,10 +62,12 @@ pub(crate) async fn run(
     engine: &Engine,
     p: &QueryParams,
     expr: &ast::SampleExpr,
+    cancel: &Cancel,
 ) -> Result<QueryResponse, QueryError> {
     let steps = steps(p);
     let mut stats = QueryStats::default();
-    let value = eval(engine, p, expr, &steps, None, &mut stats).await?;
+    let ctx = Ctx { engine, p, cancel };
+    let value = eval(&ctx, expr, &steps, None, &mut stats).await?;
     let max_series = engine.overrides.get(p.tenant.as_str()).max_query_series;
     let mut warnings = Vec::new();
     let data = match value {
@@ -122,6 +124,13 @@ pub(crate) async fn run(
             }
         }
     };
+    // Loki's `resultLength`: samples of a matrix, a vector's length, 0 for
+    // a scalar.
+    stats.total_entries_returned = match &data {
+        QueryData::Matrix(series) => series.iter().map(|s| s.points.len() as u64).sum(),
+        QueryData::Vector(samples) => samples.len() as u64,
+        QueryData::Scalar(..) | QueryData::Streams(_) => 0,
+    };
     Ok(QueryResponse {
         data,
         stats,
@@ -160,9 +169,15 @@ struct Override {
     without: bool,
 }
 
-fn eval<'a>(
+/// What every node of a metric query's evaluation reads.
+struct Ctx<'a> {
     engine: &'a Engine,
     p: &'a QueryParams,
+    cancel: &'a Cancel,
+}
+
+fn eval<'a>(
+    ctx: &'a Ctx<'a>,
     expr: &'a ast::SampleExpr,
     steps: &'a [i64],
     push_down: Option<Override>,
@@ -176,7 +191,7 @@ fn eval<'a>(
                 points: vec![Some(v.value); steps.len()],
             }])),
             ast::SampleExpr::RangeAggregation(r) => {
-                range_aggregation(engine, p, r, steps, push_down, stats).await
+                range_aggregation(ctx, r, steps, push_down, stats).await
             }
             ast::SampleExpr::VectorAggregation(v) => {
                 // Loki pushes `sum`'s grouping into range aggregations that
@@ -201,16 +216,16 @@ fn eval<'a>(
                     }
                     _ => None,
                 };
-                let inner = eval(engine, p, &v.inner, steps, down, stats).await?;
+                let inner = eval(ctx, &v.inner, steps, down, stats).await?;
                 vector_aggregation(v, inner, steps.len())
             }
             ast::SampleExpr::BinaryOp(b) => {
-                let lhs = eval(engine, p, &b.lhs, steps, None, stats).await?;
-                let rhs = eval(engine, p, &b.rhs, steps, None, stats).await?;
+                let lhs = eval(ctx, &b.lhs, steps, None, stats).await?;
+                let rhs = eval(ctx, &b.rhs, steps, None, stats).await?;
                 binary_op(b, lhs, rhs, steps.len())
             }
             ast::SampleExpr::LabelReplace(l) => {
-                let inner = eval(engine, p, &l.inner, steps, None, stats).await?;
+                let inner = eval(ctx, &l.inner, steps, None, stats).await?;
                 label_replace(l, inner)
             }
         }
@@ -344,13 +359,13 @@ struct SeriesPoints {
 }
 
 async fn range_aggregation(
-    engine: &Engine,
-    p: &QueryParams,
+    ctx: &Ctx<'_>,
     r: &ast::RangeAggregation,
     steps: &[i64],
     push_down: Option<Override>,
     stats: &mut QueryStats,
 ) -> Result<Value, QueryError> {
+    let (engine, p) = (ctx.engine, ctx.p);
     let op = range_op(r);
     let ex = extractor(r, push_down)?;
     let (range, offset) = (r.range.range, r.range.offset);
@@ -374,19 +389,20 @@ async fn range_aggregation(
     let parallel = engine.parallelism.max(1) * 2;
     for batch in tasks.chunks(parallel) {
         let futs = batch.iter().cloned().map(|task| {
-            let (streams, ex) = (streams.clone(), ex.clone());
+            let (streams, ex, cancel) = (streams.clone(), ex.clone(), ctx.cancel.clone());
             async move {
                 let mut st = QueryStats::default();
                 let blocks =
                     scan::fetch(&engine.store, &p.tenant, &task, start, end, &mut st).await?;
                 tokio::task::spawn_blocking(move || {
+                    let _worker = cancel.worker();
                     let series = extract_task(
                         &streams[task.stream],
                         &task,
                         blocks,
                         &ex,
-                        start,
-                        end,
+                        (start, end),
+                        &cancel,
                         &mut st,
                     )?;
                     Ok::<_, QueryError>((series, st))
@@ -503,8 +519,8 @@ fn extract_task(
     task: &Task,
     blocks: Vec<crate::store::BlockData>,
     ex: &Extractor,
-    start: Timestamp,
-    end: Timestamp,
+    (start, end): (Timestamp, Timestamp),
+    cancel: &Cancel,
     stats: &mut QueryStats,
 ) -> Result<Vec<SeriesPoints>, QueryError> {
     let mut sp = ex.pipeline.for_stream(&stream.labels);
@@ -513,6 +529,7 @@ fn extract_task(
     let mut by_hash: HashMap<u64, usize> = HashMap::new();
     let mut out: Vec<SeriesPoints> = Vec::new();
     for data in &blocks {
+        cancel.check_block()?;
         let InRange { block, lo, hi } =
             scan::decode(data, start, end, task.source.is_head(), stats)?;
         for i in lo..hi {

@@ -5,8 +5,11 @@
 //! (`max_query_length`, `max_entries_limit_per_query`, `query_timeout`,
 //! `max_query_lookback`), and runs it: [`logs`] for log queries, [`metrics`]
 //! for metric queries. Errors carry the HTTP status Loki answers with.
+//! Blocking workers stop at their next block once the query's future is
+//! dropped or times out ([`Cancel`]).
 
 mod build;
+mod cancel;
 pub mod functions;
 mod logs;
 mod metrics;
@@ -15,12 +18,12 @@ mod model_tests;
 mod scan;
 mod visit;
 
+pub use cancel::{Cancel, CancelGuard};
 pub use visit::{EntryVisitor, VisitParams};
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::config::units::format_duration;
 use crate::limits::Overrides;
 use crate::logql::result::QueryResponse;
 use crate::logql::syntax::{self, ast};
@@ -40,6 +43,10 @@ pub enum QueryError {
         "request timed out, decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed"
     )]
     Timeout,
+    /// The query's future was dropped (the client went away) or timed out
+    /// while a worker still ran: Loki's `context canceled`, status 499.
+    #[error("context canceled")]
+    Cancelled,
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -51,6 +58,7 @@ impl QueryError {
         match self {
             QueryError::Parse(_) | QueryError::BadRequest(_) => 400,
             QueryError::Timeout => 504,
+            QueryError::Cancelled => 499,
             QueryError::Unavailable(_) => 503,
             QueryError::Internal(_) => 500,
         }
@@ -113,7 +121,8 @@ fn check_query_length(
     if max_len > 0 && length > max_len {
         return Err(QueryError::BadRequest(format!(
             "the query time range exceeds the limit (query length: {}, limit: {})",
-            format_duration(Duration::from_nanos(length.max(0) as u64)),
+            // Go's time.Duration, as Loki prints the length (`802h0m0s`).
+            crate::logql::syntax::golang::format_go_duration(length.max(0)),
             limits.max_query_length
         )));
     }
@@ -132,15 +141,18 @@ fn clamp_lookback(limits: &crate::limits::Limits, start: Timestamp) -> Timestamp
     start
 }
 
-/// Both range limits (`max_query_length`, `max_query_lookback`): the
-/// possibly clamped start, or the length error.
+/// Both range limits, in Loki's order (`ValidateQueryTimeRangeLimits`):
+/// the start clamped by `max_query_lookback`, then `max_query_length`
+/// checked on the clamped range. The possibly clamped start, or the length
+/// error.
 pub fn check_range(
     limits: &crate::limits::Limits,
     start: Timestamp,
     end: Timestamp,
 ) -> Result<Timestamp, QueryError> {
+    let start = clamp_lookback(limits, start);
     check_query_length(limits, start, end)?;
-    Ok(clamp_lookback(limits, start))
+    Ok(start)
 }
 
 /// The query engine.
@@ -165,8 +177,20 @@ impl Engine {
         &self.store
     }
 
-    /// Parses and runs a query.
-    pub async fn execute(&self, mut p: QueryParams) -> Result<QueryResponse, QueryError> {
+    /// Parses and runs a query. Dropping the future (or its timeout) stops
+    /// the blocking workers it started at their next block.
+    pub async fn execute(&self, p: QueryParams) -> Result<QueryResponse, QueryError> {
+        self.execute_with(p, Cancel::new()).await
+    }
+
+    /// [`Engine::execute`] with the caller's cancellation flag, raised when
+    /// this future ends or is dropped; the caller may also raise it.
+    pub async fn execute_with(
+        &self,
+        mut p: QueryParams,
+        cancel: Cancel,
+    ) -> Result<QueryResponse, QueryError> {
+        let _guard = cancel.guard();
         let started = Instant::now();
         let expr = syntax::parse(&p.query).map_err(|e| QueryError::Parse(e.to_string()))?;
         let limits = self.overrides.get(p.tenant.as_str());
@@ -176,19 +200,18 @@ impl Engine {
                     .into(),
             ));
         }
-        check_query_length(&limits, p.start, p.end)?;
+        p.start = check_range(&limits, p.start, p.end)?;
         if expr.is_log() && p.limit > limits.max_entries_limit_per_query {
             return Err(QueryError::BadRequest(format!(
                 "max entries limit per query exceeded, limit > max_entries_limit_per_query ({} > {})",
                 p.limit, limits.max_entries_limit_per_query
             )));
         }
-        p.start = clamp_lookback(&limits, p.start);
         let timeout = limits.query_timeout.get();
         let run = async {
             match &expr {
-                ast::Expr::Log(log) => logs::run(self, &p, log).await,
-                ast::Expr::Sample(s) => metrics::run(self, &p, s).await,
+                ast::Expr::Log(log) => logs::run(self, &p, log, &cancel).await,
+                ast::Expr::Sample(s) => metrics::run(self, &p, s, &cancel).await,
             }
         };
         let mut resp = if timeout.is_zero() {
@@ -200,5 +223,45 @@ impl Engine {
         };
         resp.stats.exec_time_secs = started.elapsed().as_secs_f64();
         Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    use crate::config::units::ConfigDuration;
+    use crate::limits::Limits;
+
+    #[test]
+    fn range_limits_clamp_lookback_before_checking_length() {
+        let hour = 3_600_000_000_000i64;
+        let limits = Limits {
+            max_query_length: ConfigDuration(Duration::from_secs(2 * 3600)),
+            max_query_lookback: ConfigDuration(Duration::from_secs(3600)),
+            ..Limits::default()
+        };
+        let now = Timestamp::now();
+        let start = check_range(&limits, now.saturating_sub_nanos(10 * hour), now).unwrap();
+        assert!(
+            start >= now.saturating_sub_nanos(hour),
+            "10h back is clamped to 1h, then within the 2h length"
+        );
+        let no_lookback = Limits {
+            max_query_lookback: ConfigDuration::ZERO,
+            ..limits
+        };
+        let err = check_range(
+            &no_lookback,
+            Timestamp::from_secs(0),
+            Timestamp::from_secs(3 * 3600 + 61),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the query time range exceeds the limit (query length: 3h1m1s, limit: 2h)",
+            "length as Go's time.Duration, limit as Prometheus' model.Duration"
+        );
     }
 }

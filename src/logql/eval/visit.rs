@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use futures::StreamExt;
 
 use super::scan::{self, InRange, Task};
-use super::{Engine, QueryError, build};
+use super::{Cancel, Engine, QueryError, build};
 use crate::logql::log::{LabelsResult, LineFilter, ParserHints, StreamPipeline};
 use crate::logql::syntax::{self, ast};
 use crate::model::{Direction, Labels, TenantId, Timestamp};
@@ -49,6 +49,9 @@ impl Engine {
         V: EntryVisitor,
         F: Fn(&Labels) -> V,
     {
+        // Raised when this future ends or is dropped: stops the workers.
+        let cancel = Cancel::new();
+        let _guard = cancel.guard();
         let expr = syntax::parse(&p.query).map_err(|e| QueryError::Parse(e.to_string()))?;
         let ast::Expr::Log(log) = &expr else {
             return Err(QueryError::BadRequest(
@@ -84,7 +87,7 @@ impl Engine {
             })
             .collect();
         let (tenant, end, direction) = (&p.tenant, p.end, p.direction);
-        let prefilter = &prefilter;
+        let (prefilter, cancel) = (&prefilter, &cancel);
         let run = futures::stream::iter(jobs)
             .map(|(visitor, sp, tasks)| async move {
                 self.visit_stream(
@@ -95,6 +98,7 @@ impl Engine {
                     prefilter,
                     (start, end),
                     direction,
+                    cancel,
                 )
                 .await
             })
@@ -121,18 +125,21 @@ impl Engine {
         prefilter: &Option<LineFilter>,
         (start, end): (Timestamp, Timestamp),
         direction: Direction,
+        cancel: &Cancel,
     ) -> Result<V, QueryError> {
         let mut stats = crate::logql::result::QueryStats::default();
         for task in tasks {
             let mut blocks =
                 scan::fetch(&self.store, tenant, &task, start, end, &mut stats).await?;
             let head = task.source.is_head();
-            let prefilter = prefilter.clone();
+            let (prefilter, cancel) = (prefilter.clone(), cancel.clone());
             let go_on;
             (visitor, sp, go_on) = tokio::task::spawn_blocking(move || {
+                let _worker = cancel.worker();
                 let mut stats = crate::logql::result::QueryStats::default();
                 scan::order_blocks(&mut blocks, direction);
                 for data in &blocks {
+                    cancel.check_block()?;
                     let InRange { block, lo, hi } =
                         scan::decode(data, start, end, head, &mut stats)?;
                     let mut visit_one = |i: usize| -> bool {
