@@ -144,16 +144,7 @@ async fn buildinfo() -> Response {
 /// What Go's `http.NotFound` answers, as Loki (gorilla/mux) does for a
 /// path no route matches.
 async fn not_found() -> Response {
-    let mut r = (StatusCode::NOT_FOUND, "404 page not found\n").into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r.headers_mut().insert(
-        "X-Content-Type-Options",
-        HeaderValue::from_static("nosniff"),
-    );
-    r
+    ApiError::new(StatusCode::NOT_FOUND, "404 page not found").into_response()
 }
 
 async fn flush(State(st): State<SharedState>) -> Response {
