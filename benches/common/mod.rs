@@ -1,7 +1,7 @@
 //! Shared by the benchmarks: the reference workload and a lokal server.
 //!
 //! The workload is deterministic (seeded): realistic lines of about 250
-//! bytes — 70% pino-style JSON, 20% logfmt, 10% nginx access lines — over 100
+//! bytes (varied pids, trace ids and times, so compression is not flattered) — 70% pino-style JSON, 20% logfmt, 10% nginx access lines — over 100
 //! streams, pushed as protobuf + snappy in ~1 MB batches. A few lines carry
 //! the rare word `needle` for the substring-search benchmark.
 #![allow(dead_code, clippy::unwrap_used)]
@@ -78,10 +78,13 @@ pub fn line(rng: &mut Rng, n: u64, ts_ms: i64) -> String {
     };
     match rng.below(10) {
         0..=6 => format!(
-            r#"{{"level":{},"time":{ts_ms},"pid":4242,"hostname":"api-7f9c5d-{:05x}","reqId":"req-{:08x}","userId":"u-{:04}","msg":"{}{needle}","req":{{"method":"GET","url":"{}"}},"res":{{"statusCode":{}}},"responseTime":{}}}"#,
+            r#"{{"level":{},"time":{ts_ms},"pid":{},"hostname":"api-7f9c5d-{:05x}","reqId":"req-{:08x}","traceId":"{:016x}{:016x}","userId":"u-{:04}","msg":"{}{needle}","req":{{"method":"GET","url":"{}"}},"res":{{"statusCode":{}}},"responseTime":{}}}"#,
             [30, 30, 30, 20, 40, 50][rng.below(6) as usize],
+            1000 + rng.below(30_000),
             rng.below(1 << 20),
             rng.next() as u32,
+            rng.next(),
+            rng.next(),
             rng.below(5000),
             rng.pick(&msgs),
             rng.pick(&paths),
@@ -89,7 +92,7 @@ pub fn line(rng: &mut Rng, n: u64, ts_ms: i64) -> String {
             rng.below(900)
         ),
         7 | 8 => format!(
-            r#"ts={ts_ms} level={} caller=scheduler/loop.go:{} msg="{}{needle}" job_id=J-{:04} queue={} duration={}ms size={}KB attempt={} trace_id={:016x}"#,
+            r#"ts={ts_ms} level={} caller=scheduler/loop.go:{} msg="{}{needle}" job_id=J-{:04} queue={} duration={}ms size={}KB attempt={} trace_id={:016x} span_id={:08x}"#,
             rng.pick(&levels),
             rng.below(400),
             rng.pick(&msgs),
@@ -98,16 +101,22 @@ pub fn line(rng: &mut Rng, n: u64, ts_ms: i64) -> String {
             rng.below(5000),
             rng.below(900),
             rng.below(5),
-            rng.next()
+            rng.next(),
+            rng.next() as u32
         ),
         _ => format!(
-            r#"10.{}.{}.{} - - [22/Nov/2026:10:00:00 +0000] "GET {} HTTP/1.1" {} {} "-" "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"{needle}"#,
+            r#"10.{}.{}.{} - - [22/Nov/2026:{:02}:{:02}:{:02} +0000] "GET {} HTTP/1.1" {} {} "https://shop.example.com/" "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36" rt={}.{:03}{needle}"#,
             rng.below(256),
             rng.below(256),
             rng.below(256),
+            (ts_ms / 3_600_000) % 24,
+            (ts_ms / 60_000) % 60,
+            (ts_ms / 1000) % 60,
             rng.pick(&paths),
             [200, 200, 304, 404, 500][rng.below(5) as usize],
-            rng.below(100_000)
+            rng.below(100_000),
+            rng.below(3),
+            rng.below(1000)
         ),
     }
 }
