@@ -572,3 +572,107 @@ fn drilldown_request_sequence() {
         assert!(body.contains(msg), "{path} {p:?}: {body}");
     }
 }
+
+#[test]
+fn discovery_follows_discover_log_levels_and_discover_service_name() {
+    let l = Lokal::start("  discover_log_levels: false\n  discover_service_name: [foo]\n");
+    let now = now_ns();
+    let body = json!({"streams": [
+        {"stream": {"foo": "from-foo", "app": "an-app"},
+         "values": [[(now - 2_000_000_000).to_string(), "level=error boom"]]},
+        {"stream": {"app": "only-app"},
+         "values": [[(now - 1_000_000_000).to_string(), "level=warn hmm"]]},
+    ]});
+    let r = client()
+        .post(l.url("/loki/api/v1/push"))
+        .header("X-Scope-OrgID", "t1")
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+
+    let limits = get_json(&l, "t1", "/loki/api/v1/drilldown-limits", &[]);
+    assert_eq!(limits["limits"]["discover_log_levels"], false, "{limits}");
+    assert_eq!(
+        limits["limits"]["discover_service_name"],
+        json!(["foo"]),
+        "{limits}"
+    );
+
+    let (start, end) = ((now - 60_000_000_000).to_string(), (now + 1).to_string());
+    let q = get_json(
+        &l,
+        "t1",
+        "/loki/api/v1/query_range",
+        &[
+            ("query", r#"{app=~".+"}"#),
+            ("start", &start),
+            ("end", &end),
+            ("direction", "forward"),
+        ],
+    );
+    let streams: Vec<&Value> = q["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["stream"])
+        .collect();
+    // service_name from `foo` only (not from `app`, a default source that
+    // the setting replaced); no detected_level anywhere.
+    assert_eq!(
+        streams,
+        [
+            &json!({"app": "an-app", "foo": "from-foo", "service_name": "from-foo"}),
+            &json!({"app": "only-app", "service_name": "unknown_service"}),
+        ],
+        "{q}"
+    );
+    let labels = get_json(
+        &l,
+        "t1",
+        "/loki/api/v1/labels",
+        &[("start", &start), ("end", &end)],
+    );
+    assert_eq!(
+        labels["data"],
+        json!(["app", "foo", "service_name"]),
+        "{labels}"
+    );
+
+    // With the defaults, the same push gets both.
+    let l = Lokal::start("");
+    let r = client()
+        .post(l.url("/loki/api/v1/push"))
+        .header("X-Scope-OrgID", "t1")
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let q = get_json(
+        &l,
+        "t1",
+        "/loki/api/v1/query_range",
+        &[
+            ("query", r#"{app=~".+"}"#),
+            ("start", &start),
+            ("end", &end),
+            ("direction", "forward"),
+        ],
+    );
+    let streams: Vec<&Value> = q["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["stream"])
+        .collect();
+    assert_eq!(
+        streams,
+        [
+            &json!({"app": "an-app", "detected_level": "error", "foo": "from-foo", "service_name": "an-app"}),
+            &json!({"app": "only-app", "detected_level": "warn", "service_name": "only-app"}),
+        ],
+        "{q}"
+    );
+}

@@ -262,8 +262,33 @@ fn merged(v: &Value, backward: bool) -> Vec<(i64, String)> {
     all
 }
 
-/// The keys of the stats object Grafana and logcli read (reference §1h).
+/// The keys of the stats object Grafana and logcli read (reference §1h),
+/// and the summary derived from the chunk counters as Loki's
+/// `Result.ComputeSummary` derives it.
 fn check_stats_shape(stats: &Value) {
+    let counter = |k: &str| -> u64 {
+        ["querier", "ingester"]
+            .iter()
+            .map(|who| stats[who]["store"]["chunk"][k].as_u64().unwrap())
+            .sum()
+    };
+    let summary = &stats["summary"];
+    let metadata = counter("decompressedStructuredMetadataBytes")
+        + counter("headChunkStructuredMetadataBytes");
+    assert_eq!(
+        summary["totalStructuredMetadataBytesProcessed"], metadata,
+        "{stats}"
+    );
+    assert_eq!(
+        summary["totalLinesProcessed"],
+        counter("decompressedLines") + counter("headChunkLines"),
+        "{stats}"
+    );
+    assert_eq!(
+        summary["totalBytesProcessed"],
+        counter("decompressedBytes") + counter("headChunkBytes") + metadata,
+        "{stats}"
+    );
     assert_eq!(
         keys(&stats["summary"]),
         set(&[
@@ -517,8 +542,24 @@ fn grafana_datasource_request_sequence() {
     check_stats_shape(stats);
     let sum = &stats["summary"];
     let line_bytes: usize = data.of("shop").map(|e| e.line.len()).sum();
+    // Every shop line carries detected_level and trace_id.
+    let metadata_bytes: usize = data
+        .of("shop")
+        .map(|e| {
+            "detected_level".len() + e.level.len() + "trace_id".len() + e.metadata["trace_id"].len()
+        })
+        .sum();
+    assert!(metadata_bytes > 0);
     assert_eq!(sum["totalLinesProcessed"], by_ts.len() as u64, "{sum}");
-    assert_eq!(sum["totalBytesProcessed"], line_bytes as u64, "{sum}");
+    assert_eq!(
+        sum["totalStructuredMetadataBytesProcessed"], metadata_bytes as u64,
+        "{sum}"
+    );
+    assert_eq!(
+        sum["totalBytesProcessed"],
+        (line_bytes + metadata_bytes) as u64,
+        "{sum}"
+    );
     assert_eq!(sum["totalEntriesReturned"], by_ts.len() as u64, "{sum}");
     assert_eq!(sum["totalPostFilterLines"], by_ts.len() as u64, "{sum}");
     assert!(sum["execTime"].as_f64().unwrap() > 0.0, "{sum}");
@@ -680,6 +721,9 @@ fn grafana_datasource_request_sequence() {
         got,
         api[25..30].iter().rev().map(|e| e.ts).collect::<Vec<_>>()
     );
+    // Figures of a limited query follow the chunk counters too (an audit
+    // saw totalLinesProcessed=19 beside decompressedLines=200).
+    check_stats_shape(&q["data"]["stats"]);
     let q = get(
         &l,
         "/loki/api/v1/query_range",
@@ -1671,4 +1715,238 @@ fn a_client_that_goes_away_frees_the_cpu() {
         after * 5 < full_ticks,
         "after the client left, the server used {after} ticks; the whole query takes {full_ticks} ticks ({full_time:?})"
     );
+}
+
+/// Pushes `lines` as one stream of `labels` (JSON push, tenant TENANT).
+fn push_lines(l: &Lokal, labels: Value, lines: &[(i64, String)]) {
+    let values: Vec<Value> = lines
+        .iter()
+        .map(|(t, line)| json!([t.to_string(), line]))
+        .collect();
+    let body = json!({"streams": [{"stream": labels, "values": values}]});
+    let r = client()
+        .post(l.url("/loki/api/v1/push"))
+        .header("X-Scope-OrgID", TENANT)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap());
+}
+
+/// `(timestamp ns, bytes)` of each sample of the one series of a
+/// volume_range answer (matrix `values` or vector `value`).
+fn volume_points(v: &Value) -> Vec<(i64, u64)> {
+    let result = v["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 1, "{v}");
+    let samples: Vec<Value> = match v["data"]["resultType"].as_str().unwrap() {
+        "matrix" => result[0]["values"].as_array().unwrap().clone(),
+        "vector" => vec![result[0]["value"].clone()],
+        other => panic!("{other}: {v}"),
+    };
+    samples
+        .iter()
+        .map(|p| {
+            (
+                (p[0].as_f64().unwrap() * 1e9).round() as i64,
+                p[1].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn volume_range_spreads_bytes_over_the_steps_head_and_flushed() {
+    // Small blocks: ten 100-byte lines each, so a stream is many blocks.
+    let l = Lokal::start("ingester:\n  chunk_block_size: 1000\n");
+    let now = Timestamp::now().nanos();
+    let minute = 60 * SEC;
+    let base = (now - 30 * minute).div_euclid(minute) * minute;
+    // Six lines a minute for ten minutes, at :05, :15, ... :55.
+    let line = |i: i64| format!("level=info i={i:03} {}", "x".repeat(80));
+    let lines: Vec<(i64, String)> = (0..60)
+        .map(|i| (base + 5 * SEC + i * 10 * SEC, line(i)))
+        .collect();
+    push_lines(&l, json!({"app": "spread"}), &lines);
+    // Three short lines a minute apart: they stay in the open head block.
+    let open: Vec<(i64, String)> = (0..3)
+        .map(|i| {
+            (
+                base + 12 * minute + 30 * SEC + i * minute,
+                format!("level=info o{i}"),
+            )
+        })
+        .collect();
+    push_lines(&l, json!({"app": "open"}), &open);
+    // One line: a single sample.
+    push_lines(
+        &l,
+        json!({"app": "single"}),
+        &[(base + 90 * SEC, "level=info one".to_string())],
+    );
+
+    let (s, e) = (ns(base), ns(base + 20 * minute));
+    let range = |query: &'static str| {
+        vec![
+            ("query", query),
+            ("start", s.as_str()),
+            ("end", e.as_str()),
+            ("step", "60"),
+        ]
+    };
+    let total = |l: &Lokal, query: &'static str| -> u64 {
+        let st = get(l, "/loki/api/v1/index/stats", &range(query), &[]).json();
+        st["bytes"].as_u64().unwrap()
+    };
+    let check = |l: &Lokal, when: &str| {
+        let v = get(
+            l,
+            "/loki/api/v1/index/volume_range",
+            &range("{app=\"spread\"}"),
+            &[],
+        )
+        .json();
+        assert_eq!(v["data"]["resultType"], "matrix", "{when}: {v}");
+        let points = volume_points(&v);
+        let sum: u64 = points.iter().map(|p| p.1).sum();
+        assert_eq!(
+            sum,
+            total(l, "{app=\"spread\"}"),
+            "{when}: the shares add up: {v}"
+        );
+        // Minute k's lines are counted at the step ending at minute k+1,
+        // about a tenth of the bytes each (blocks are spread in proportion
+        // to the time they cover, so a block boundary blurs a little).
+        let per_minute = sum / 10;
+        assert_eq!(
+            points.iter().map(|p| p.0).collect::<Vec<_>>(),
+            (1..=10).map(|k| base + k * minute).collect::<Vec<_>>(),
+            "{when}: {v}"
+        );
+        for (t, bytes) in &points {
+            assert!(
+                bytes.abs_diff(per_minute) <= per_minute / 3,
+                "{when}: {bytes} bytes at {t}, about {per_minute} expected: {v}"
+            );
+        }
+        // The open head block is counted entry by entry: exactly.
+        let v = get(
+            l,
+            "/loki/api/v1/index/volume_range",
+            &range("{app=\"open\"}"),
+            &[],
+        )
+        .json();
+        let points = volume_points(&v);
+        let each = total(l, "{app=\"open\"}") / 3;
+        if when == "head" {
+            assert_eq!(
+                points,
+                (13..=15)
+                    .map(|k| (base + k * minute, each))
+                    .collect::<Vec<_>>(),
+                "{when}: {v}"
+            );
+        }
+        // One sample in every series: a vector, as Loki's toPrometheusData.
+        let v = get(
+            l,
+            "/loki/api/v1/index/volume_range",
+            &range("{app=\"single\"}"),
+            &[],
+        )
+        .json();
+        assert_eq!(v["data"]["resultType"], "vector", "{when}: {v}");
+        assert_eq!(
+            volume_points(&v),
+            [(base + 2 * minute, total(l, "{app=\"single\"}"))],
+            "{when}: {v}"
+        );
+    };
+    check(&l, "head");
+    let r = client().post(l.url("/flush")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    check(&l, "flushed");
+    // After a restart the chunk cache is cold: the block index is read with
+    // ranged reads of the chunk objects.
+    let l = l.restart();
+    check(&l, "restarted");
+}
+
+#[test]
+fn volume_disabled_is_404_and_index_selectors_are_validated() {
+    let l = Lokal::start("  volume_enabled: false\n");
+    push_lines(
+        &l,
+        json!({"app": "a"}),
+        &[(Timestamp::now().nanos() - SEC, "x".to_string())],
+    );
+    for path in [
+        "/loki/api/v1/index/volume",
+        "/loki/api/v1/index/volume_range",
+    ] {
+        let r = get(&l, path, &[("query", "{app=\"a\"}")], &[]);
+        assert_eq!(r.error(404), "not found", "{path}");
+    }
+    // Stats still answer; a selector every matcher of which accepts the
+    // empty string is refused, as Loki's ParseMatchers(q, true).
+    let v = get(
+        &l,
+        "/loki/api/v1/index/stats",
+        &[("query", "{app=\"a\"}")],
+        &[],
+    )
+    .json();
+    assert_eq!(v["entries"], 1);
+    let v = get(&l, "/loki/api/v1/index/stats", &[("query", "{}")], &[]).json();
+    assert_eq!(v["streams"], 1);
+    let empty = "parse error : queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will";
+    for path in [
+        "/loki/api/v1/index/stats",
+        "/loki/api/v1/labels",
+        "/loki/api/v1/label/app/values",
+    ] {
+        let r = get(&l, path, &[("query", "{app=~\".*\"}")], &[]);
+        assert_eq!(r.error(400), empty, "{path}");
+    }
+    // Series does not validate (Loki's MatchForSeriesRequest).
+    let v = get(
+        &l,
+        "/loki/api/v1/series",
+        &[("match[]", "{app=~\".*\"}")],
+        &[],
+    )
+    .json();
+    assert_eq!(v["data"].as_array().unwrap().len(), 1, "{v}");
+    // index/stats takes the range parser's step check.
+    let r = get(
+        &l,
+        "/loki/api/v1/index/stats",
+        &[("query", "{app=\"a\"}"), ("step", "0")],
+        &[],
+    );
+    assert_eq!(
+        r.error(400),
+        "zero or negative query resolution step widths are not accepted. Try a positive integer"
+    );
+
+    let l = Lokal::start("");
+    push_lines(
+        &l,
+        json!({"app": "a"}),
+        &[(Timestamp::now().nanos() - SEC, "x".to_string())],
+    );
+    for path in [
+        "/loki/api/v1/index/volume",
+        "/loki/api/v1/index/volume_range",
+    ] {
+        let r = get(&l, path, &[("query", "{app=~\".*\"}")], &[]);
+        assert_eq!(r.error(400), empty, "{path}");
+        let v = get(&l, path, &[("query", "{}")], &[]).json();
+        assert_eq!(
+            v["data"]["result"].as_array().unwrap().len(),
+            1,
+            "{path}: {v}"
+        );
+    }
 }

@@ -75,14 +75,99 @@ fn value(samples: &[Sample], name: &str, want: &[(&str, &str)]) -> Option<f64> {
     (!hits.is_empty()).then(|| hits.iter().sum())
 }
 
+/// What Prometheus sends when it scrapes (it prefers OpenMetrics).
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
 fn scrape(l: &Lokal) -> Vec<Sample> {
-    let r = client().get(l.url("/metrics")).send().unwrap();
+    let r = client()
+        .get(l.url("/metrics"))
+        .header("Accept", PROMETHEUS_ACCEPT)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
     let ct = r.headers()["content-type"].to_str().unwrap().to_string();
     assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
     let text = r.text().unwrap();
     assert!(text.ends_with("# EOF\n"), "{text}");
     parse(&text)
+}
+
+/// The `# TYPE` lines of an exposition: name → type.
+fn types(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| {
+            let (n, t) = l.split_once(' ').unwrap();
+            (n.to_string(), t.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn metrics_format_is_negotiated_on_accept() {
+    let l = Lokal::start("");
+    let now = (Timestamp::now().nanos() - 1_000_000_000).to_string();
+    assert_eq!(
+        push(
+            &l,
+            json!([{"stream": {"app": "a"}, "values": [[now, "x"]]}])
+        ),
+        204
+    );
+    // No Accept (curl, Loki's default): the Prometheus text format 0.0.4.
+    for accept in [None, Some("text/plain"), Some("*/*")] {
+        let mut req = client().get(l.url("/metrics"));
+        if let Some(a) = accept {
+            req = req.header("Accept", a);
+        }
+        let r = req.send().unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8",
+            "{accept:?}"
+        );
+        let text = r.text().unwrap();
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(!text.contains("# UNIT"), "{text}");
+        let t = types(&text);
+        assert_eq!(t["loki_distributor_lines_received_total"], "counter");
+        assert!(!t.contains_key("loki_distributor_lines_received"));
+        assert_eq!(t["loki_request_duration_seconds"], "histogram");
+        for (name, kind) in &t {
+            if kind == "counter" {
+                assert!(name.ends_with("_total"), "{name}");
+            }
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+        }
+        // Every sample is named by its family's TYPE line.
+        for sample in parse(&text) {
+            let family = t.iter().any(|(name, kind)| {
+                sample.name == *name
+                    || (kind == "histogram"
+                        && sample
+                            .name
+                            .strip_prefix(name.as_str())
+                            .is_some_and(|r| ["_bucket", "_sum", "_count"].contains(&r)))
+            });
+            assert!(family, "{} has no TYPE line", sample.name);
+        }
+        let lines = value(&parse(&text), "loki_distributor_lines_received_total", &[]);
+        assert_eq!(lines, Some(1.0));
+    }
+    // OpenMetrics when asked for it: counters' TYPE without _total, # EOF.
+    let r = client()
+        .get(l.url("/metrics"))
+        .header("Accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let text = r.text().unwrap();
+    assert!(text.ends_with("# EOF\n"));
+    assert_eq!(types(&text)["loki_distributor_lines_received"], "counter");
 }
 
 fn push(l: &Lokal, streams: Value) -> u16 {
@@ -314,8 +399,8 @@ fn metrics_are_gzipped_when_asked() {
     flate2::read::GzDecoder::new(r.bytes().unwrap().as_ref())
         .read_to_string(&mut text)
         .unwrap();
-    assert!(text.contains("# TYPE loki_distributor_lines_received counter"));
-    assert!(text.ends_with("# EOF\n"));
+    assert!(text.contains("# TYPE loki_distributor_lines_received_total counter"));
+    assert!(!text.contains("# EOF"));
     // Without Accept-Encoding the text comes as is.
     let r = raw.get(l.url("/metrics")).send().unwrap();
     assert!(r.headers().get("content-encoding").is_none());
@@ -484,6 +569,31 @@ fn ruler_stubs_answer_empty_and_the_ruler_api_is_not_found() {
             .map(|v| v.to_str().unwrap().to_string());
         (status, ct, r.text().unwrap())
     };
+    // buildinfo: Loki's six keys, strings.
+    let (status, ct, body) = get("/loki/api/v1/status/buildinfo");
+    assert_eq!(status, 200);
+    assert!(ct.unwrap().starts_with("application/json"));
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        [
+            "branch",
+            "buildDate",
+            "buildUser",
+            "goVersion",
+            "revision",
+            "version"
+        ],
+        "{body}"
+    );
+    assert!(
+        v.as_object().unwrap().values().all(Value::is_string),
+        "{body}"
+    );
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
     let (status, ct, body) = get("/prometheus/api/v1/rules");
     assert_eq!(status, 200);
     assert!(ct.unwrap().starts_with("application/json"));

@@ -430,8 +430,9 @@ async fn a_client_that_stops_reading_never_slows_pushes_and_learns_of_drops() {
         slowest < Duration::from_secs(3),
         "a push took {slowest:?} while a tail client was stuck"
     );
-    // Now read: the tail reports what it dropped (or, had it given up on
-    // the client, closed).
+    // Now read: the tail reports what it dropped, in a frame, whether it
+    // kept the client or gave up on it (then the report is its last frame
+    // before the close).
     let mut total = Received::default();
     let deadline = Instant::now() + Duration::from_secs(30);
     while total.dropped.is_empty() && total.close.is_none() && Instant::now() < deadline {
@@ -441,9 +442,10 @@ async fn a_client_that_stops_reading_never_slows_pushes_and_learns_of_drops() {
         total.close = total.close.or(r.close);
     }
     assert!(
-        !total.dropped.is_empty() || total.close.is_some(),
-        "neither drops reported nor closed after {} lines",
-        total.lines.len()
+        !total.dropped.is_empty(),
+        "no dropped_entries reported after {} lines (close {:?})",
+        total.lines.len(),
+        total.close
     );
     eprintln!(
         "slow client: {} lines received, {} drops reported, close {:?}, slowest push {slowest:?}",
@@ -451,7 +453,7 @@ async fn a_client_that_stops_reading_never_slows_pushes_and_learns_of_drops() {
         total.dropped.len(),
         total.close
     );
-    if let Some(d) = total.dropped.first() {
+    for d in &total.dropped {
         assert_eq!(
             d["labels"],
             serde_json::json!({"app": "slow", "service_name": "slow"}),
@@ -557,4 +559,39 @@ async fn connecting_while_pushes_flow_gives_every_line_once_across_replay_and_li
     assert_eq!(got, want, "history then live: each line once, in order");
     let more = read(&mut ws, 1, Duration::from_millis(500)).await;
     assert!(more.lines.is_empty(), "duplicates: {:?}", more.lines);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_every_second() {
+    let l = Lokal::start("");
+    let mut ws = connect(&l, "t", &[("query", r#"{app="quiet"}"#)]).await;
+    let mut pings = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(2500);
+    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, ws.next()).await {
+        match msg.unwrap() {
+            Message::Ping(_) => pings += 1,
+            Message::Close(f) => panic!("closed: {f:?}"),
+            _ => {}
+        }
+    }
+    // Loki's wsPingPeriod is 1 s: two pings in 2.5 s (allow a third for
+    // timing slack, never none).
+    assert!((2..=3).contains(&pings), "{pings} pings in 2.5 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_max_duration_closes_with_lokis_reason() {
+    let l = Lokal::start("querier:\n  tail_max_duration: 2s\n");
+    let t0 = Instant::now();
+    let mut ws = connect(&l, "t", &[("query", r#"{app="long"}"#)]).await;
+    let r = read(&mut ws, usize::MAX, Duration::from_secs(10)).await;
+    let took = t0.elapsed();
+    assert_eq!(
+        r.close,
+        Some((1011, "reached tail max duration limit".to_string()))
+    );
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(5),
+        "closed after {took:?}"
+    );
 }

@@ -189,8 +189,8 @@ pub fn stats_json(s: &QueryStats) -> serde_json::Value {
         "compressedBytes": s.compressed_bytes,
         "totalDuplicates": 0,
         "postFilterLines": s.post_filter_lines,
-        "headChunkStructuredMetadataBytes": 0,
-        "decompressedStructuredMetadataBytes": s.structured_metadata_bytes_processed,
+        "headChunkStructuredMetadataBytes": s.head_chunk_structured_metadata_bytes,
+        "decompressedStructuredMetadataBytes": s.decompressed_structured_metadata_bytes,
     });
     let dataobj = json!({
         "prePredicateDecompressedRows": 0, "prePredicateDecompressedBytes": 0,

@@ -1,6 +1,11 @@
 //! `/loki/api/v1/index/stats`, `/index/volume` and `/index/volume_range`:
 //! counts computed from index and block metadata (entries and uncompressed
 //! bytes recorded per chunk and block), never by decompressing chunks.
+//!
+//! Selectors are validated as Loki's `syntax.ParseMatchers(q, true)`: at
+//! least one matcher must not match the empty string (the literal `{}` is
+//! allowed and means every stream). Volumes answer 404 `not found` when the
+//! tenant's `volume_enabled` is false, as Loki's volume round tripper.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,7 +16,7 @@ use axum::response::Response;
 
 use super::encode::{format_seconds, stats_json, write_labels};
 use super::params::{self, Params};
-use super::query::{request_params, selector_matchers};
+use super::query::{request_params, validated_matchers};
 use super::{ApiError, SharedState, json_response};
 use crate::model::{Label, Labels, Timestamp};
 use crate::store::{Source, StreamData};
@@ -30,7 +35,8 @@ fn source_counts(src: &Source) -> (Counts, Timestamp) {
             Counts {
                 chunks: 0,
                 entries: b.len() as u64,
-                bytes: b.lines_data().len() as u64,
+                // Lines plus metadata, as sealed blocks' raw_size.
+                bytes: b.lines_data().len() as u64 + b.metadata_bytes(),
             },
             src.bounds().1,
         ),
@@ -68,7 +74,7 @@ async fn select(
 ) -> Result<(Vec<StreamData>, Timestamp, Timestamp), ApiError> {
     let tenant = st.tenant(headers)?;
     let q = p.get("query").unwrap_or("{}");
-    let matchers = selector_matchers(q)?;
+    let matchers = validated_matchers(q)?;
     let (start, end) = params::bounds(p, Timestamp::now())?;
     if end < start {
         return Err(ApiError::bad_request(
@@ -93,6 +99,9 @@ pub async fn stats(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = request_params(q, &headers, &body);
+    // Loki parses index/stats with its range-query parser: `step`, `limit`
+    // and `direction` are checked too, then ignored.
+    params::range_params(&p, Timestamp::now())?;
     let (streams, _, _) = select(&st, &headers, &p).await?;
     let mut total = Counts::default();
     for s in &streams {
@@ -181,7 +190,7 @@ fn volume_query(p: &Params) -> Result<VolumeQuery, ApiError> {
         },
     };
     let q = p.get("query").unwrap_or("{}");
-    let matcher_names: Vec<String> = selector_matchers(q)?
+    let matcher_names: Vec<String> = validated_matchers(q)?
         .into_iter()
         .map(|m| m.name)
         .collect::<BTreeSet<_>>()
@@ -193,6 +202,17 @@ fn volume_query(p: &Params) -> Result<VolumeQuery, ApiError> {
         limit,
         matcher_names,
     })
+}
+
+/// Loki's volume round tripper: 404 `not found` for a tenant whose
+/// `volume_enabled` is false (after authentication, before anything else).
+fn check_volume_enabled(st: &SharedState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let tenant = st.tenant(headers)?;
+    if st.overrides.get(tenant.as_str()).volume_enabled {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::NOT_FOUND, "not found"))
+    }
 }
 
 /// `,"stats":{...}`: Loki's volume answers carry the stats object (all
@@ -211,6 +231,7 @@ pub async fn volume(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    check_volume_enabled(&st, &headers)?;
     let p = request_params(q, &headers, &body);
     let vq = volume_query(&p)?;
     let (streams, _, end) = select(&st, &headers, &p).await?;
@@ -250,32 +271,127 @@ pub async fn volume(
     Ok(json_response(StatusCode::OK, out))
 }
 
+/// Step buckets of a volume range: bucket `k` is labelled
+/// `first + k * step` and holds the bytes of `(first + (k-1) * step,
+/// first + k * step]`, clamped to the query range.
+struct Buckets {
+    first: i64,
+    step: i64,
+    len: usize,
+    start: i64,
+    end: i64,
+}
+
+impl Buckets {
+    fn index(&self, t: i64) -> usize {
+        let t = t.clamp(self.start, self.end);
+        (((t - self.first) + self.step - 1) / self.step).clamp(0, self.len as i64 - 1) as usize
+    }
+
+    /// Adds `bytes` spread over `[lo, hi]` (clamped to the query range) in
+    /// proportion to the time each bucket covers of it; the shares add up
+    /// to `bytes` exactly. A point span goes whole into its bucket.
+    fn spread(&self, points: &mut [u64], lo: i64, hi: i64, bytes: u64) {
+        let (lo, hi) = (
+            lo.clamp(self.start, self.end),
+            hi.clamp(self.start, self.end),
+        );
+        let (first_k, last_k) = (self.index(lo), self.index(hi));
+        if hi <= lo || first_k == last_k {
+            points[first_k] += bytes;
+            return;
+        }
+        let span = (hi - lo) as u128;
+        let mut given = 0u64;
+        for (k, point) in points.iter_mut().enumerate().take(last_k + 1).skip(first_k) {
+            let bucket_end = self.first.saturating_add(k as i64 * self.step);
+            let covered = (bucket_end.clamp(lo, hi) - lo) as u128;
+            let upto = if k == last_k {
+                bytes
+            } else {
+                (u128::from(bytes) * covered / span) as u64
+            };
+            *point += upto - given;
+            given = upto;
+        }
+    }
+}
+
+/// Adds one source's bytes to `points`: per entry for the open head block
+/// (its timestamps are in memory), per block for sealed blocks and chunks,
+/// each block's bytes spread over the buckets its `[min, max]` covers.
+async fn add_source_volume(
+    st: &SharedState,
+    tenant: &crate::model::TenantId,
+    src: &Source,
+    buckets: &Buckets,
+    points: &mut [u64],
+) -> Result<(), ApiError> {
+    let add_blocks = |metas: &[crate::store::chunk::BlockMeta], points: &mut [u64]| {
+        for m in metas.iter().filter(|m| m.entries > 0) {
+            buckets.spread(points, m.min_ts.nanos(), m.max_ts.nanos(), m.raw_size);
+        }
+    };
+    match src {
+        Source::Open(b) => {
+            for i in 0..b.len() {
+                let size = b.line(i).len() + b.metadata_size(i);
+                points[buckets.index(b.ts(i).nanos())] += size as u64;
+            }
+        }
+        Source::Sealed(b) => add_blocks(std::slice::from_ref(&b.meta), points),
+        Source::Pending(p) => add_blocks(p.chunk.blocks(), points),
+        Source::Stored(c) => {
+            let metas = st
+                .engine
+                .store()
+                .chunk_block_metas(tenant, c)
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            add_blocks(&metas, points);
+        }
+    }
+    Ok(())
+}
+
 pub async fn volume_range(
     State(st): State<SharedState>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    check_volume_enabled(&st, &headers)?;
     let p = request_params(q, &headers, &body);
     let vq = volume_query(&p)?;
     let rp = params::range_params(&p, Timestamp::now())?;
+    let tenant = st.tenant(&headers)?;
     let (streams, start, end) = select(&st, &headers, &p).await?;
     let step = i64::try_from(rp.step.as_nanos()).unwrap_or(i64::MAX).max(1);
     let first = start.nanos().div_euclid(step) * step;
-    let nsteps = ((end.nanos() - first) / step + 1).max(1) as usize;
-    // Bytes are counted at the step bucket holding each source's newest entry.
+    let buckets = Buckets {
+        first,
+        step,
+        len: ((end.nanos() - first) / step + 1).max(1) as usize,
+        start: start.nanos(),
+        end: end.nanos(),
+    };
     let mut series: BTreeMap<Labels, Vec<u64>> = BTreeMap::new();
     for s in &streams {
+        let mut points = vec![0u64; buckets.len];
         for src in &s.sources {
-            let (c, last) = source_counts(src);
-            let t = last.nanos().clamp(start.nanos(), end.nanos());
-            let idx = (((t - first) + step - 1) / step).clamp(0, nsteps as i64 - 1) as usize;
-            for key in volume_keys(&s.labels, &vq.targets, vq.by_labels, &vq.matcher_names) {
-                series.entry(key).or_insert_with(|| vec![0; nsteps])[idx] += c.bytes;
+            add_source_volume(&st, &tenant, src, &buckets, &mut points).await?;
+        }
+        for key in volume_keys(&s.labels, &vq.targets, vq.by_labels, &vq.matcher_names) {
+            let row = series.entry(key).or_insert_with(|| vec![0; buckets.len]);
+            for (r, p) in row.iter_mut().zip(&points) {
+                *r += p;
             }
         }
     }
-    let mut rows: Vec<(Labels, Vec<u64>)> = series.into_iter().collect();
+    let mut rows: Vec<(Labels, Vec<u64>)> = series
+        .into_iter()
+        .filter(|(_, points)| points.iter().any(|b| *b > 0))
+        .collect();
     rows.sort_by(|a, b| {
         b.1.iter()
             .sum::<u64>()
@@ -283,15 +399,26 @@ pub async fn volume_range(
             .then_with(|| a.0.cmp(&b.0))
     });
     rows.truncate(vq.limit);
-    let mut out =
-        b"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[".to_vec();
+    // As Loki's `toPrometheusData`: a vector unless some series has more
+    // than one sample (empty buckets have no sample).
+    let samples = |points: &[u64]| points.iter().filter(|b| **b > 0).count();
+    let matrix = rows.iter().any(|(_, points)| samples(points) > 1);
+    let result_type = if matrix { "matrix" } else { "vector" };
+    let mut out = format!(
+        "{{\"status\":\"success\",\"data\":{{\"resultType\":\"{result_type}\",\"result\":["
+    )
+    .into_bytes();
     for (i, (labels, points)) in rows.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(b"{\"metric\":");
         write_labels(&mut out, labels);
-        out.extend_from_slice(b",\"values\":[");
+        out.extend_from_slice(if matrix {
+            b",\"values\":["
+        } else {
+            b",\"value\":"
+        });
         let mut first_point = true;
         for (k, bytes) in points.iter().enumerate() {
             if *bytes == 0 {
@@ -304,7 +431,7 @@ pub async fn volume_range(
             let ts = Timestamp::from_nanos(first + k as i64 * step);
             out.extend_from_slice(format!("[{},\"{bytes}\"]", format_seconds(ts)).as_bytes());
         }
-        out.extend_from_slice(b"]}");
+        out.extend_from_slice(if matrix { b"]}" } else { b"}" });
     }
     out.extend_from_slice(b"]");
     write_volume_stats(&mut out);

@@ -1,5 +1,9 @@
-//! `GET /metrics`: Prometheus metrics in the OpenMetrics text format
-//! (`prometheus-client`), which Prometheus negotiates by default.
+//! `GET /metrics`: Prometheus metrics, negotiated on `Accept` as Loki's
+//! `promhttp` handler does: the OpenMetrics text format (what
+//! `prometheus-client` writes) when the scraper accepts
+//! `application/openmetrics-text`, else the Prometheus text format 0.0.4
+//! (`text/plain; version=0.0.4; charset=utf-8`), converted from it line by
+//! line ([`to_prometheus_text`]).
 //!
 //! lokal keeps its counters as atomics where the work happens (the
 //! distributor, the store, the WAL, the chunk cache, the index snapshots,
@@ -23,7 +27,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
@@ -39,6 +43,9 @@ use crate::store::Store;
 
 /// The OpenMetrics text content type.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The Prometheus text format's content type (what Loki serves by default).
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The registry behind `/metrics`.
 #[derive(Debug)]
@@ -75,16 +82,78 @@ impl Metrics {
 }
 
 /// `GET /metrics`.
-pub async fn handler(State(st): State<SharedState>) -> Response {
+pub async fn handler(State(st): State<SharedState>, headers: HeaderMap) -> Response {
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
     match st.metrics.encode() {
         Ok(body) => {
+            let (body, content_type) = if openmetrics {
+                (body, CONTENT_TYPE)
+            } else {
+                (to_prometheus_text(&body), PROMETHEUS_CONTENT_TYPE)
+            };
             let mut r = (StatusCode::OK, body).into_response();
             r.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             r
         }
         Err(_) => super::ApiError::internal("encoding metrics failed").into_response(),
     }
+}
+
+/// OpenMetrics text (as `prometheus-client` writes it) to the Prometheus
+/// text format 0.0.4: a counter family's `# HELP`/`# TYPE` lines name its
+/// `_total` samples; `# UNIT` and `# EOF` lines are dropped; exemplars are
+/// cut off; types Prometheus lacks become `untyped`; `\"` in help text is
+/// unescaped (Prometheus escapes only `\\` and newlines there).
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    // The HELP line of the family being read, held until its TYPE says
+    // whether the name takes `_total`.
+    let mut help: Option<(&str, String)> = None;
+    let counter_name = |name: &str| {
+        if name.ends_with("_total") {
+            name.to_string()
+        } else {
+            format!("{name}_total")
+        }
+    };
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            if let Some((name, text)) = help.take() {
+                out.push_str(&format!("# HELP {name} {text}\n"));
+            }
+            let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            help = Some((name, text.replace("\\\"", "\"")));
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "unknown"));
+            let (name, kind) = match kind {
+                "counter" => (counter_name(name), "counter"),
+                "gauge" | "histogram" | "summary" => (name.to_string(), kind),
+                _ => (name.to_string(), "untyped"),
+            };
+            if let Some((_, text)) = help.take() {
+                out.push_str(&format!("# HELP {name} {text}\n"));
+            }
+            out.push_str(&format!("# TYPE {name} {kind}\n"));
+        } else if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        } else if line.starts_with('#') || line.is_empty() {
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            let sample = line.split_once(" # ").map_or(line, |(s, _)| s);
+            out.push_str(sample);
+            out.push('\n');
+        }
+    }
+    if let Some((name, text)) = help {
+        out.push_str(&format!("# HELP {name} {text}\n"));
+    }
+    out
 }
 
 /// Reads lokal's atomics on each scrape.
@@ -488,5 +557,63 @@ impl LokalCollector {
             "Entries dropped because a tail session's queue was full (reported to it as dropped_entries).",
             t.dropped_total(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openmetrics_to_prometheus_text() {
+        let om = "# HELP loki_distributor_lines_received The total number of lines received.\n\
+# TYPE loki_distributor_lines_received counter\n\
+loki_distributor_lines_received_total{tenant=\"a\"} 3\n\
+# HELP lokal_wal_replay_seconds Time \\\"spent\\\" replaying.\n\
+# TYPE lokal_wal_replay_seconds gauge\n\
+# UNIT lokal_wal_replay_seconds seconds\n\
+lokal_wal_replay_seconds 0.5\n\
+# HELP loki_request_duration_seconds Time spent.\n\
+# TYPE loki_request_duration_seconds histogram\n\
+loki_request_duration_seconds_bucket{le=\"+Inf\"} 2 # {trace_id=\"x\"} 1.0\n\
+loki_request_duration_seconds_sum 0.25\n\
+loki_request_duration_seconds_count 2\n\
+# HELP odd An info.\n\
+# TYPE odd info\n\
+odd_info{v=\"1\"} 1\n\
+# EOF\n";
+        assert_eq!(
+            to_prometheus_text(om),
+            "# HELP loki_distributor_lines_received_total The total number of lines received.\n\
+# TYPE loki_distributor_lines_received_total counter\n\
+loki_distributor_lines_received_total{tenant=\"a\"} 3\n\
+# HELP lokal_wal_replay_seconds Time \"spent\" replaying.\n\
+# TYPE lokal_wal_replay_seconds gauge\n\
+lokal_wal_replay_seconds 0.5\n\
+# HELP loki_request_duration_seconds Time spent.\n\
+# TYPE loki_request_duration_seconds histogram\n\
+loki_request_duration_seconds_bucket{le=\"+Inf\"} 2\n\
+loki_request_duration_seconds_sum 0.25\n\
+loki_request_duration_seconds_count 2\n\
+# HELP odd An info.\n\
+# TYPE odd untyped\n\
+odd_info{v=\"1\"} 1\n"
+        );
+    }
+
+    #[test]
+    fn every_lokal_family_converts_to_matching_names() {
+        // Whatever the registry holds: each TYPE line names samples that
+        // follow it, and no OpenMetrics-only line survives.
+        let om = "# HELP c A counter.\n# TYPE c counter\nc_total 1\n# EOF\n";
+        let text = to_prometheus_text(om);
+        assert!(!text.contains("# EOF") && !text.contains("# UNIT"));
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let name = line.split(' ').nth(2).unwrap();
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(name) && !l.starts_with('#'))
+            );
+        }
     }
 }

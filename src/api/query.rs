@@ -156,6 +156,18 @@ pub(crate) fn selector_matchers(q: &str) -> Result<Vec<Matcher>, ApiError> {
     syntax::parse_matchers(q, false).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
+/// Matchers as Loki's `syntax.ParseMatchers(q, true)` reads them for the
+/// label and index endpoints: at least one matcher must not match the empty
+/// string (`{app=~".*"}` is a 400). The literal `{}` still means every
+/// stream. (`series` does not validate: Loki's `MatchForSeriesRequest`
+/// parses without validation.)
+pub(crate) fn validated_matchers(q: &str) -> Result<Vec<Matcher>, ApiError> {
+    if q.trim() == "{}" {
+        return Ok(Vec::new());
+    }
+    syntax::parse_matchers(q, true).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
 /// `{"status":"success","data":[...]}`, with `data` omitted when empty
 /// (Loki's omitempty on label answers).
 fn string_list(values: BTreeSet<String>) -> Response {
@@ -199,7 +211,7 @@ pub async fn labels(
 ) -> Result<Response, ApiError> {
     let p = request_params(q, &headers, &body);
     let matchers = match p.get("query") {
-        Some(q) => selector_matchers(q)?,
+        Some(q) => validated_matchers(q)?,
         None => Vec::new(),
     };
     let series = metadata_series(&st, &headers, &p, &matchers).await?;
@@ -219,7 +231,7 @@ pub async fn label_values(
 ) -> Result<Response, ApiError> {
     let p = request_params(q, &headers, &body);
     let matchers = match p.get("query") {
-        Some(q) => selector_matchers(q)?,
+        Some(q) => validated_matchers(q)?,
         None => Vec::new(),
     };
     let series = metadata_series(&st, &headers, &p, &matchers).await?;

@@ -195,8 +195,12 @@ async fn start(
 
 /// Why a session ended.
 enum End {
-    /// The client closed, went away, or stopped taking frames.
+    /// The client closed or went away.
     Client,
+    /// The client stopped taking frames (a write timed out): it is sent a
+    /// last `dropped_entries` notice for what it will never get, then the
+    /// socket is closed.
+    Stuck,
     /// Close with 1011 and this reason.
     Error(String),
 }
@@ -221,7 +225,14 @@ async fn run(
         let _ = closed_tx.send(());
     });
     let end = match Session::open(&st, &tenant, &params, format).await {
-        Ok(mut session) => session.serve(&st, &mut sink, &mut closed_rx).await,
+        Ok(mut session) => {
+            let end = session.serve(&st, &mut sink, &mut closed_rx).await;
+            if matches!(end, End::Stuck) {
+                tracing::warn!(tenant = %tenant, "tail client stopped reading; closing it");
+                session.send_final_notice(&mut sink).await;
+            }
+            end
+        }
         Err(msg) => End::Error(msg),
     };
     if let End::Error(reason) = end {
@@ -498,7 +509,8 @@ impl Session {
                 _ = ping.tick() => {
                     match tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Bytes::new()))).await {
                         Ok(Ok(())) => {}
-                        Ok(Err(_)) | Err(_) => return End::Client,
+                        Ok(Err(_)) => return End::Client,
+                        Err(_) => return End::Stuck,
                     }
                 }
                 () = tokio::time::sleep(wait.unwrap_or(Duration::ZERO)), if wait.is_some() => {}
@@ -569,6 +581,36 @@ impl Session {
         Some(Duration::from_nanos(due.nanos_since(now).max(0) as u64))
     }
 
+    /// The last frame to a client that stopped reading: every line still
+    /// waiting, and the drops not yet reported, as `dropped_entries` (at
+    /// most [`MAX_DROPPED_REPORTED`](crate::store::tail::MAX_DROPPED_REPORTED)).
+    /// It is queued behind what the socket already holds, so a client that
+    /// resumes reading gets it before the close.
+    async fn send_final_notice<S>(&mut self, sink: &mut S)
+    where
+        S: futures::Sink<Message> + Unpin,
+    {
+        let categorize = self.categorize();
+        let mut dropped = std::mem::take(&mut self.dropped);
+        let room = crate::store::tail::MAX_DROPPED_REPORTED.saturating_sub(dropped.len());
+        dropped.extend(
+            std::mem::take(&mut self.pending)
+                .into_sorted_vec()
+                .into_iter()
+                .rev()
+                .take(room)
+                .map(|Reverse(p)| DroppedEntry {
+                    labels: Arc::new(p.labels.shown(categorize).clone()),
+                    ts: p.ts,
+                }),
+        );
+        if dropped.is_empty() {
+            return;
+        }
+        let text = encode_frame(&[], &dropped, self.format);
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Text(text.into()))).await;
+    }
+
     /// Sends every due line (and pending drop reports) in frames of at most
     /// [`MAX_ENTRIES_PER_FRAME`].
     async fn send_due<S>(&mut self, sink: &mut S) -> Result<(), End>
@@ -597,7 +639,8 @@ impl Session {
             let text = encode_frame(&frame, &dropped, self.format);
             match tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Text(text.into()))).await {
                 Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return Err(End::Client),
+                Ok(Err(_)) => return Err(End::Client),
+                Err(_) => return Err(End::Stuck),
             }
             if frame.len() < MAX_ENTRIES_PER_FRAME {
                 return Ok(());

@@ -52,11 +52,17 @@ pub enum QueryData {
 pub struct QueryStats {
     pub exec_time_secs: f64,
     pub queue_time_secs: f64,
+    /// Summary figures, derived by [`QueryStats::compute_summary`] from the
+    /// chunk counters below, as Loki's `Result.ComputeSummary`.
     pub total_bytes_processed: u64,
     pub total_lines_processed: u64,
     pub total_entries_returned: u64,
     pub post_filter_lines: u64,
     pub structured_metadata_bytes_processed: u64,
+    /// Structured-metadata bytes of the blocks read (names and values):
+    /// stored/flushed blocks, then head blocks.
+    pub decompressed_structured_metadata_bytes: u64,
+    pub head_chunk_structured_metadata_bytes: u64,
     pub head_chunk_bytes: u64,
     pub head_chunk_lines: u64,
     pub decompressed_bytes: u64,
@@ -78,6 +84,8 @@ impl QueryStats {
         self.total_entries_returned += o.total_entries_returned;
         self.post_filter_lines += o.post_filter_lines;
         self.structured_metadata_bytes_processed += o.structured_metadata_bytes_processed;
+        self.decompressed_structured_metadata_bytes += o.decompressed_structured_metadata_bytes;
+        self.head_chunk_structured_metadata_bytes += o.head_chunk_structured_metadata_bytes;
         self.head_chunk_bytes += o.head_chunk_bytes;
         self.head_chunk_lines += o.head_chunk_lines;
         self.decompressed_bytes += o.decompressed_bytes;
@@ -90,6 +98,23 @@ impl QueryStats {
         self.total_streams += o.total_streams;
         self.total_chunks += o.total_chunks;
         self.post_filter_chunks += o.post_filter_chunks;
+    }
+}
+
+impl QueryStats {
+    /// Sets the summary from the chunk counters, as Loki's
+    /// `stats.Result.ComputeSummary`: lines processed = decompressed + head
+    /// lines; bytes processed = decompressed + head bytes plus their
+    /// structured-metadata bytes; metadata processed = both metadata
+    /// counters. (lokal has no separate ingester: its counters are the
+    /// querier's.)
+    pub fn compute_summary(&mut self) {
+        self.structured_metadata_bytes_processed =
+            self.decompressed_structured_metadata_bytes + self.head_chunk_structured_metadata_bytes;
+        self.total_lines_processed = self.decompressed_lines + self.head_chunk_lines;
+        self.total_bytes_processed = self.decompressed_bytes
+            + self.head_chunk_bytes
+            + self.structured_metadata_bytes_processed;
     }
 }
 

@@ -863,6 +863,32 @@ impl Store {
         })
     }
 
+    /// The block index of a stored chunk, without fetching or decompressing
+    /// its blocks: from the cached chunk when it is cached, otherwise with
+    /// two ranged reads (the footer, then the index it points at).
+    pub async fn chunk_block_metas(
+        &self,
+        tenant: &TenantId,
+        c: &ChunkRef,
+    ) -> Result<Vec<BlockMeta>, StoreError> {
+        let path = chunk_path(tenant, c);
+        if let Some(chunk) = self.cache.get(path.as_ref()) {
+            return Ok(chunk.blocks().to_vec());
+        }
+        let footer_len = chunk::FOOTER_LEN as u64;
+        if c.size < footer_len {
+            // The index does not record the object size: read it whole.
+            return Ok(self.load_chunk(tenant, c).await?.blocks().to_vec());
+        }
+        let footer = self
+            .objects
+            .get_range(&path, c.size - footer_len..c.size)
+            .await?;
+        let location = chunk::parse_footer(&footer)?;
+        let index = self.objects.get_range(&path, location.byte_range()).await?;
+        Ok(chunk::parse_index(&index)?.1)
+    }
+
     /// A stored chunk, through the cache.
     pub async fn load_chunk(
         &self,

@@ -272,8 +272,6 @@ fn process_task(
                 return false;
             }
             let line = block.line(i);
-            stats.total_lines_processed += 1;
-            stats.total_bytes_processed += line.len() as u64;
             if prefilter.is_some_and(|f| !f.matches(line)) {
                 return true;
             }

@@ -535,8 +535,6 @@ fn extract_task(
         for i in lo..hi {
             let ts = block.ts(i);
             let line = block.line(i);
-            stats.total_lines_processed += 1;
-            stats.total_bytes_processed += line.len() as u64;
             // The value is computed at the end of the pipeline, where the
             // unwrapped label and the post-unwrap filters see the labels.
             let extracted = sp.process_with(ts, line, block.metadata(i), |b, final_line| {

@@ -222,6 +222,7 @@ impl Engine {
                 .map_err(|_| QueryError::Timeout)??
         };
         resp.stats.exec_time_secs = started.elapsed().as_secs_f64();
+        resp.stats.compute_summary();
         Ok(resp)
     }
 }

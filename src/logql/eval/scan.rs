@@ -89,12 +89,15 @@ pub(crate) fn decode(
     let block = data.decode().map_err(QueryError::storage)?;
     let (lo, hi) = (block.lower_bound(start), block.lower_bound(end));
     let bytes = block.lines_data().len() as u64;
+    let metadata_bytes = block.metadata_bytes();
     if head {
         stats.head_chunk_bytes += bytes;
         stats.head_chunk_lines += block.len() as u64;
+        stats.head_chunk_structured_metadata_bytes += metadata_bytes;
     } else {
         stats.decompressed_bytes += bytes;
         stats.decompressed_lines += block.len() as u64;
+        stats.decompressed_structured_metadata_bytes += metadata_bytes;
         if let BlockData::Compressed { data, .. } = data {
             stats.compressed_bytes += data.len() as u64;
         }

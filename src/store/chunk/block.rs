@@ -510,6 +510,23 @@ impl DecodedBlock {
             })
     }
 
+    /// Bytes of entry `i`'s structured metadata: its names and values, as
+    /// [`Entry::size`] counts them.
+    pub fn metadata_size(&self, i: usize) -> usize {
+        self.metadata(i).map(|(n, v)| n.len() + v.len()).sum()
+    }
+
+    /// Bytes of every entry's structured metadata, summed.
+    pub fn metadata_bytes(&self) -> u64 {
+        self.metadata_pairs
+            .iter()
+            .map(|&(name, value)| {
+                (symbol_range(&self.symbol_ends, name).len()
+                    + symbol_range(&self.symbol_ends, value).len()) as u64
+            })
+            .sum()
+    }
+
     /// Entry `i` as an owned [`Entry`] (the line is a zero-copy slice; the
     /// metadata is copied).
     pub fn entry(&self, i: usize) -> Entry {
