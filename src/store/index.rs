@@ -4,8 +4,10 @@
 //! Built on tantivy. It holds label sets and chunk references only, never log
 //! lines. It is partitioned by tenant and UTC day — one tantivy index per
 //! partition under `<root>/<tenant>/<YYYY-MM-DD>/` — so retention can drop a
-//! whole day at once. A chunk whose time span crosses midnight is referenced
-//! from every day it overlaps; lookups de-duplicate.
+//! whole day at once. The head cuts chunks per UTC day, so a new chunk
+//! overlaps one partition; a chunk whose time span crosses midnight (written
+//! before that, or by an older version) is referenced from every day it
+//! overlaps, and lookups de-duplicate.
 //!
 //! One document per (chunk, day):
 //!
@@ -28,6 +30,14 @@
 //! Invariants: documents are only added through [`LabelIndex::add`]; a lookup
 //! sees what the last [`LabelIndex::commit`] made durable.
 //!
+//! Writers are bounded: adds and removes are buffered per partition (chunk
+//! references are tiny) and applied by [`LabelIndex::commit`], which opens a
+//! partition's tantivy `IndexWriter` only then. At most [`MAX_OPEN_WRITERS`]
+//! writers stay open (least recently used closed first), each with one
+//! indexing and one merge thread, so a flush or a WAL replay touching
+//! hundreds of days costs neither hundreds of threads nor hundreds of
+//! writer memory budgets.
+//!
 //! The local directory is a working copy: with snapshots (`store::snapshot`)
 //! the object store is the source of truth. A partition known to exist only
 //! remotely is *remote-only* until it is installed
@@ -36,7 +46,7 @@
 //! refuse to create a fresh local partition that would later overwrite the
 //! remote one.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,6 +55,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::indexer::IndexWriterOptions;
 use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery,
 };
@@ -66,6 +77,10 @@ const DOWNLOAD_SUFFIX: &str = ".download";
 /// Bytes of memory each open partition writer may buffer before flushing a
 /// segment (tantivy's minimum is 15 MB; chunk references are tiny).
 const WRITER_MEMORY: usize = 15_000_000;
+
+/// Partition writers kept open at once (today, yesterday and a little
+/// slack); the least recently used one is closed when another is needed.
+pub const MAX_OPEN_WRITERS: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -192,11 +207,27 @@ impl Day {
     }
 }
 
+/// A change waiting for the next commit of its partition.
+enum PendingOp {
+    /// Replace-or-add: deletes any document of the chunk id first, so
+    /// re-adding a chunk (WAL replay after a crash) never duplicates it.
+    Add {
+        id: String,
+        doc: TantivyDocument,
+    },
+    Delete {
+        id: String,
+    },
+}
+
 struct Partition {
     name: String,
     index: Index,
     reader: IndexReader,
+    /// Open only while in the writer LRU ([`LabelIndex::write`]).
     writer: Mutex<Option<IndexWriter>>,
+    /// Changes not yet applied to a writer, in order.
+    pending: Mutex<Vec<PendingOp>>,
     dirty: AtomicBool,
     last_write: Mutex<Instant>,
 }
@@ -214,18 +245,41 @@ impl Partition {
         f: impl FnOnce(&mut IndexWriter) -> tantivy::Result<T>,
     ) -> Result<T, IndexError> {
         let mut guard = self.writer.lock();
-        if guard.is_none() {
-            let w = self
-                .index
-                .writer_with_num_threads(1, WRITER_MEMORY)
-                .map_err(|e| self.err(e))?;
-            *guard = Some(w);
-        }
+        let w = match guard.as_mut() {
+            Some(w) => w,
+            None => {
+                let options = IndexWriterOptions::builder()
+                    .num_worker_threads(1)
+                    .num_merge_threads(1)
+                    .memory_budget_per_thread(WRITER_MEMORY)
+                    .build();
+                guard.insert(
+                    self.index
+                        .writer_with_options(options)
+                        .map_err(|e| self.err(e))?,
+                )
+            }
+        };
         *self.last_write.lock() = Instant::now();
-        match guard.as_mut() {
-            Some(w) => f(w).map_err(|e| self.err(e)),
-            None => unreachable!("writer was just created"),
+        let res = f(w).map_err(|e| self.err(e));
+        if res.is_err()
+            && let Some(w) = guard.take()
+        {
+            // Drop what the failed operation left uncommitted; the next
+            // writer starts from the last commit.
+            let _ = w.wait_merging_threads();
         }
+        res
+    }
+
+    fn close_writer(&self) {
+        if let Some(w) = self.writer.lock().take() {
+            let _ = w.wait_merging_threads();
+        }
+    }
+
+    fn has_writer(&self) -> bool {
+        self.writer.lock().is_some()
     }
 }
 
@@ -253,6 +307,8 @@ pub struct LabelIndex {
     days: RwLock<BTreeMap<TenantId, BTreeSet<Day>>>,
     /// Days known to exist in the object store but not on disk.
     remote_only: RwLock<BTreeMap<TenantId, BTreeSet<Day>>>,
+    /// Partitions whose writer may be open, most recently used first.
+    writers: Mutex<VecDeque<Arc<Partition>>>,
 }
 
 impl LabelIndex {
@@ -300,6 +356,7 @@ impl LabelIndex {
             partitions: RwLock::new(HashMap::new()),
             days: RwLock::new(days),
             remote_only: RwLock::new(BTreeMap::new()),
+            writers: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -360,6 +417,7 @@ impl LabelIndex {
             index,
             reader,
             writer: Mutex::new(None),
+            pending: Mutex::new(Vec::new()),
             dirty: AtomicBool::new(false),
             last_write: Mutex::new(Instant::now()),
         });
@@ -400,11 +458,10 @@ impl LabelIndex {
             doc.add_u64(f.entries, chunk.entries);
             doc.add_u64(f.raw_bytes, chunk.raw_bytes);
             doc.add_u64(f.size, chunk.size);
-            // Re-adding a chunk (WAL replay after a crash) must not duplicate it.
-            p.with_writer(|w| {
-                w.delete_term(Term::from_field_text(f.chunk, &id));
-                w.add_document(doc)
-            })?;
+            p.pending.lock().push(PendingOp::Add {
+                id: id.clone(),
+                doc,
+            });
             p.dirty.store(true, Ordering::Release);
         }
         Ok(())
@@ -417,7 +474,7 @@ impl LabelIndex {
             let Some(p) = self.partition(tenant, Day(day), false)? else {
                 continue;
             };
-            p.with_writer(|w| Ok(w.delete_term(Term::from_field_text(self.fields.chunk, &id))))?;
+            p.pending.lock().push(PendingOp::Delete { id: id.clone() });
             p.dirty.store(true, Ordering::Release);
         }
         Ok(())
@@ -435,10 +492,30 @@ impl LabelIndex {
         let mut committed = Vec::new();
         for (key, p) in parts {
             if p.dirty.swap(false, Ordering::AcqRel) {
-                let res = p
-                    .with_writer(|w| w.commit())
+                let ops = std::mem::take(&mut *p.pending.lock());
+                let chunk = self.fields.chunk;
+                let res = self
+                    .write(&p, |w| {
+                        for op in &ops {
+                            match op {
+                                PendingOp::Add { id, doc } => {
+                                    w.delete_term(Term::from_field_text(chunk, id));
+                                    w.add_document(doc.clone())?;
+                                }
+                                PendingOp::Delete { id } => {
+                                    w.delete_term(Term::from_field_text(chunk, id));
+                                }
+                            }
+                        }
+                        w.commit()
+                    })
                     .and_then(|_| p.reader.reload().map_err(|e| p.err(e)));
                 if let Err(e) = res {
+                    // Nothing of `ops` is durable: keep them, before any
+                    // added meanwhile, for the next commit.
+                    let mut pending = p.pending.lock();
+                    let later = std::mem::replace(&mut *pending, ops);
+                    pending.extend(later);
                     p.dirty.store(true, Ordering::Release);
                     return Err(e);
                 }
@@ -459,7 +536,7 @@ impl LabelIndex {
         if ids.len() < 2 {
             return Ok(false);
         }
-        p.with_writer(|w| {
+        self.write(&p, |w| {
             w.merge(&ids).wait()?;
             w.garbage_collect_files().wait()?;
             Ok(())
@@ -616,18 +693,43 @@ impl LabelIndex {
         Ok(())
     }
 
+    /// Runs `f` on the partition's writer, opening it if needed; keeps at
+    /// most [`MAX_OPEN_WRITERS`] open by closing the least recently used.
+    /// Never called with another partition's writer lock held, so closing a
+    /// victim (which waits for its lock) cannot deadlock.
+    fn write<T>(
+        &self,
+        p: &Arc<Partition>,
+        f: impl FnOnce(&mut IndexWriter) -> tantivy::Result<T>,
+    ) -> Result<T, IndexError> {
+        let victims: Vec<Arc<Partition>> = {
+            let mut lru = self.writers.lock();
+            lru.retain(|x| !Arc::ptr_eq(x, p));
+            lru.push_front(p.clone());
+            let keep = MAX_OPEN_WRITERS.min(lru.len());
+            lru.drain(keep..).collect()
+        };
+        for v in victims {
+            v.close_writer();
+        }
+        p.with_writer(f)
+    }
+
+    /// Writers open now (at most [`MAX_OPEN_WRITERS`] plus the ones being
+    /// opened by concurrent commits).
+    pub fn open_writers(&self) -> usize {
+        let parts: Vec<Arc<Partition>> = self.partitions.read().values().cloned().collect();
+        parts.iter().filter(|p| p.has_writer()).count()
+    }
+
     /// Closes writers idle for longer than `idle` (they hold memory and file
     /// handles); lookups keep working.
     pub fn close_idle_writers(&self, idle: Duration) {
-        let parts: Vec<Arc<Partition>> = self.partitions.read().values().cloned().collect();
-        for p in parts {
-            if p.dirty.load(Ordering::Acquire) {
-                continue;
-            }
-            if p.last_write.lock().elapsed() >= idle
-                && let Some(w) = p.writer.lock().take()
-            {
-                let _ = w.wait_merging_threads();
+        let open: Vec<Arc<Partition>> = self.writers.lock().iter().cloned().collect();
+        for p in open {
+            if p.last_write.lock().elapsed() >= idle {
+                self.writers.lock().retain(|x| !Arc::ptr_eq(x, &p));
+                p.close_writer();
             }
         }
     }
@@ -668,10 +770,10 @@ impl LabelIndex {
 
     /// Deletes a whole (tenant, day) partition from disk.
     pub fn drop_partition(&self, tenant: &TenantId, day: Day) -> Result<(), IndexError> {
-        if let Some(p) = self.partitions.write().remove(&(tenant.clone(), day))
-            && let Some(w) = p.writer.lock().take()
-        {
-            let _ = w.wait_merging_threads();
+        if let Some(p) = self.partitions.write().remove(&(tenant.clone(), day)) {
+            self.writers.lock().retain(|x| !Arc::ptr_eq(x, &p));
+            p.pending.lock().clear();
+            p.close_writer();
         }
         if let Some(d) = self.days.write().get_mut(tenant) {
             d.remove(&day);
@@ -1050,6 +1152,50 @@ mod tests {
             .streams(&tenant("nobody"), &[], Timestamp::MIN, Timestamp::MAX)
             .unwrap();
         assert!(none.is_empty());
+    }
+
+    /// Regression (issue 2 audit): a replay touching a year of days opened a
+    /// tantivy writer, with its threads and memory budget, per day.
+    #[test]
+    fn writers_stay_bounded_over_many_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = tenant("fake");
+        let s = Labels::parse(r#"{app="span"}"#).unwrap();
+        let base = 20_000 * DAY;
+        let chunks: Vec<ChunkRef> = (0..40)
+            .map(|d| chunk(&s, base + d * DAY, base + d * DAY + 60))
+            .collect();
+        {
+            let idx = LabelIndex::open(dir.path()).unwrap();
+            for c in &chunks {
+                idx.add(&t, &s, c).unwrap();
+            }
+            assert_eq!(idx.open_writers(), 0, "adds are buffered until commit");
+            assert_eq!(idx.commit().unwrap().len(), 40);
+            assert!(
+                idx.open_writers() <= MAX_OPEN_WRITERS,
+                "{}",
+                idx.open_writers()
+            );
+            let found = idx
+                .streams(&t, &[], Timestamp::MIN, Timestamp::MAX)
+                .unwrap();
+            assert_eq!(found[0].chunks, chunks);
+            // Removes are buffered too, and a remove after an add in the
+            // same commit wins.
+            idx.add(&t, &s, &chunks[0]).unwrap();
+            idx.remove(&t, &chunks[0]).unwrap();
+            idx.remove(&t, &chunks[39]).unwrap();
+            idx.commit().unwrap();
+            assert!(idx.open_writers() <= MAX_OPEN_WRITERS);
+            idx.close_idle_writers(Duration::ZERO);
+            assert_eq!(idx.open_writers(), 0);
+        }
+        let idx = LabelIndex::open(dir.path()).unwrap();
+        let found = idx
+            .streams(&t, &[], Timestamp::MIN, Timestamp::MAX)
+            .unwrap();
+        assert_eq!(found[0].chunks, chunks[1..39].to_vec());
     }
 
     #[test]
