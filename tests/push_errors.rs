@@ -211,3 +211,76 @@ fn oversized_body_is_413() {
     let (status, _) = post(&l, Some("application/x-protobuf"), None, body);
     assert_eq!(status, 413);
 }
+
+/// A status line of the server process (`VmHWM:` is its peak RSS in kB).
+fn proc_status_kb(l: &Lokal, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", l.child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Regression (issue 2 audit): a 9.4 MB gzip body holding one 2 GiB line
+/// took the server's RSS to 2.1 GB before it answered 400. Decompression now
+/// stops at `distributor.max_decompressed_size` (lokal's default: 100 MiB).
+#[test]
+fn compression_bombs_are_refused_early_with_bounded_memory() {
+    use std::io::Write;
+    // One JSON line of 2 GiB, gzip level 9, built streaming: ~2 MB.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(br#"{"streams":[{"stream":{"app":"bomb"},"values":[["1","#)
+        .unwrap();
+    let block = vec![b'x'; 1 << 20];
+    for _ in 0..2048 {
+        gz.write_all(&block).unwrap();
+    }
+    gz.write_all(br#""]]}]}"#).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 10 << 20, "{} bytes", bomb.len());
+
+    let l = Lokal::start("");
+    let started = std::time::Instant::now();
+    let (status, text) = post(&l, Some("application/json"), Some("gzip"), bomb);
+    assert_eq!(status, 413, "{text}");
+    assert!(
+        text.contains("distributor.max_decompressed_size"),
+        "the message names the key: {text}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    // A snappy block declaring 1 GiB is refused before anything is allocated.
+    let (status, text) = post(
+        &l,
+        Some("application/x-protobuf"),
+        None,
+        b"\x80\x80\x80\x80\x04".to_vec(),
+    );
+    assert_eq!(status, 413, "{text}");
+    let peak_mb = proc_status_kb(&l, "VmHWM:") / 1024;
+    assert!(peak_mb < 600, "peak RSS {peak_mb} MB");
+    let (ok, text) = post(
+        &l,
+        Some("application/json"),
+        None,
+        json(r#"{"app":"alive"}"#, &["still here"]),
+    );
+    assert_eq!(ok, 204, "{text}");
+
+    // The limit is Loki's key, and raising it lets a larger body through.
+    let l = Lokal::start("distributor:\n  max_decompressed_size: 1KB\n");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&json(r#"{"app":"x"}"#, &[&"z".repeat(4000)]))
+        .unwrap();
+    let (status, text) = post(
+        &l,
+        Some("application/json"),
+        Some("gzip"),
+        gz.finish().unwrap(),
+    );
+    assert_eq!(status, 413, "{text}");
+}
