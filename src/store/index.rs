@@ -22,6 +22,13 @@
 //! | `checksum` | u64, fast               | CRC32C of the chunk object                |
 //! | `entries`, `raw_bytes`, `size` | u64, fast | counts for stats and volume, no chunk read |
 //!
+//! Format version: every commit stores [`INDEX_FORMAT`] as tantivy's commit
+//! payload in the partition's `meta.json` (so it travels with snapshots).
+//! Opening a partition whose payload is another value fails with
+//! [`IndexError::UnknownFormat`]; a partition never committed, or committed
+//! before the payload was written (the same v1 layout), has none and is read
+//! as v1. `tests/data/index_v1/` is a v1 partition read by a test.
+//!
 //! Matchers become term queries: `=` looks up one term; `!=`, `=~` and `!~`
 //! enumerate the label's values in the term dictionary, test them with the
 //! matcher, and query the matching (or, for matchers that accept the empty
@@ -78,6 +85,9 @@ const DOWNLOAD_SUFFIX: &str = ".download";
 /// segment (tantivy's minimum is 15 MB; chunk references are tiny).
 const WRITER_MEMORY: usize = 15_000_000;
 
+/// The layout above, recorded in each partition's `meta.json` payload.
+pub const INDEX_FORMAT: &str = "lokal-index-v1";
+
 /// Partition writers kept open at once (today, yesterday and a little
 /// slack); the least recently used one is closed when another is needed.
 pub const MAX_OPEN_WRITERS: usize = 4;
@@ -94,6 +104,10 @@ pub enum IndexError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "index partition {partition} has format {found:?}, which this lokal does not know (it reads {INDEX_FORMAT:?}); was it written by a newer version?"
+    )]
+    UnknownFormat { partition: String, found: String },
     #[error("index partition {partition} is in the object store but not downloaded yet")]
     NotLocal { partition: String },
     #[error("index partition {partition}: stored labels {labels:?} are corrupt: {source}")]
@@ -407,6 +421,14 @@ impl LabelIndex {
         })?;
         let mmap = tantivy::directory::MmapDirectory::open(&dir).map_err(|e| terr(e.into()))?;
         let index = Index::open_or_create(mmap, self.schema.clone()).map_err(terr)?;
+        if let Some(found) = index.load_metas().map_err(terr)?.payload
+            && found != INDEX_FORMAT
+        {
+            return Err(IndexError::UnknownFormat {
+                partition: name,
+                found,
+            });
+        }
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -507,7 +529,9 @@ impl LabelIndex {
                                 }
                             }
                         }
-                        w.commit()
+                        let mut commit = w.prepare_commit()?;
+                        commit.set_payload(INDEX_FORMAT);
+                        commit.commit()
                     })
                     .and_then(|_| p.reader.reload().map_err(|e| p.err(e)));
                 if let Err(e) = res {
@@ -1152,6 +1176,139 @@ mod tests {
             .streams(&tenant("nobody"), &[], Timestamp::MIN, Timestamp::MAX)
             .unwrap();
         assert!(none.is_empty());
+    }
+
+    // ---- v1 fixture ---------------------------------------------------------
+
+    const FIXTURE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/index_v1");
+
+    /// The fixture's tenant, days and chunk references: two streams, one
+    /// chunk crossing midnight (referenced from both days).
+    fn fixture_chunks() -> Vec<(Labels, ChunkRef)> {
+        let api = Labels::parse(r#"{app="api", env="prod"}"#).unwrap();
+        let web = Labels::parse(r#"{app="web"}"#).unwrap();
+        let d = 19_675 * DAY; // 2023-11-14
+        let c = |l: &Labels, from: i64, through: i64, checksum: u32| ChunkRef {
+            stream: l.stream_id(),
+            from: Timestamp::from_secs(from),
+            through: Timestamp::from_secs(through),
+            checksum,
+            entries: 12,
+            raw_bytes: 3456,
+            size: 789,
+        };
+        vec![
+            (api.clone(), c(&api, d + 100, d + 200, 0xdead_beef)),
+            (
+                api.clone(),
+                c(&api, d + DAY - 60, d + DAY + 60, 0x0bad_cafe),
+            ),
+            (
+                web.clone(),
+                c(&web, d + DAY + 500, d + DAY + 600, 0x1234_5678),
+            ),
+        ]
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.path().is_dir() {
+                copy_dir(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    #[ignore = "writes tests/data/index_v1/; run once when creating the fixture"]
+    fn write_v1_fixture() {
+        let dir = Path::new(FIXTURE_DIR);
+        let _ = std::fs::remove_dir_all(dir);
+        let idx = LabelIndex::open(dir).unwrap();
+        let t = tenant("tenant-a");
+        for (l, c) in fixture_chunks() {
+            idx.add(&t, &l, &c).unwrap();
+        }
+        idx.commit().unwrap();
+        idx.close_idle_writers(Duration::ZERO);
+        drop(idx);
+        // tantivy's (empty) lock files are not part of the format.
+        for day in ["2023-11-14", "2023-11-15"] {
+            for lock in [".tantivy-writer.lock", ".tantivy-meta.lock"] {
+                let _ = std::fs::remove_file(dir.join("tenant-a").join(day).join(lock));
+            }
+        }
+    }
+
+    #[test]
+    fn reads_v1_fixture() {
+        let tmp = tempfile::tempdir().unwrap();
+        copy_dir(Path::new(FIXTURE_DIR), tmp.path());
+        let idx = LabelIndex::open(tmp.path()).unwrap();
+        let t = tenant("tenant-a");
+        assert_eq!(idx.tenants(), vec![t.clone()]);
+        assert_eq!(idx.days(&t), vec![Day(19_675), Day(19_676)]);
+        let meta =
+            std::fs::read_to_string(tmp.path().join("tenant-a/2023-11-14/meta.json")).unwrap();
+        assert!(meta.contains(INDEX_FORMAT), "{meta}");
+        let chunks = fixture_chunks();
+        let found = idx
+            .streams(&t, &[], Timestamp::MIN, Timestamp::MAX)
+            .unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].labels, chunks[0].0);
+        assert_eq!(found[0].id, chunks[0].0.stream_id());
+        assert_eq!(found[0].chunks, vec![chunks[0].1, chunks[1].1]);
+        assert_eq!(found[1].labels, chunks[2].0);
+        assert_eq!(found[1].chunks, vec![chunks[2].1]);
+        // Matchers and time ranges on the fixture.
+        let web = idx
+            .streams(
+                &t,
+                &[m("app", MatchOp::Re, "w.*")],
+                Timestamp::from_secs(19_676 * DAY),
+                Timestamp::MAX,
+            )
+            .unwrap();
+        assert_eq!(web.len(), 1);
+        assert_eq!(web[0].chunks, vec![chunks[2].1]);
+        let day2_api = idx
+            .streams(
+                &t,
+                &[m("env", MatchOp::Eq, "prod")],
+                Timestamp::from_secs(19_676 * DAY),
+                Timestamp::MAX,
+            )
+            .unwrap();
+        assert_eq!(
+            day2_api[0].chunks,
+            vec![chunks[1].1],
+            "the chunk across midnight"
+        );
+    }
+
+    #[test]
+    fn unknown_format_is_a_clear_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        copy_dir(Path::new(FIXTURE_DIR), tmp.path());
+        let meta_path = tmp.path().join("tenant-a/2023-11-14/meta.json");
+        let mut meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+        meta["payload"] = serde_json::Value::String("lokal-index-v9".into());
+        std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+        let idx = LabelIndex::open(tmp.path()).unwrap();
+        let err = idx
+            .streams(&tenant("tenant-a"), &[], Timestamp::MIN, Timestamp::MAX)
+            .unwrap_err();
+        assert!(matches!(err, IndexError::UnknownFormat { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("lokal-index-v9") && msg.contains(INDEX_FORMAT),
+            "{msg}"
+        );
     }
 
     /// Regression (issue 2 audit): a replay touching a year of days opened a
