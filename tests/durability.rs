@@ -198,6 +198,39 @@ fn graceful_shutdown_flushes_heads_to_chunks() {
     assert_eq!(found.len(), 50);
 }
 
+#[test]
+fn graceful_shutdown_on_sigint_flushes_heads_to_chunks() {
+    let mut l = Lokal::start(config());
+    let lines: Vec<(i64, String)> = (0..50)
+        .map(|i| (BASE_NS + i, format!("interrupted {i}")))
+        .collect();
+    assert!(push(&l.base, "int", &lines));
+    let pid = l.child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        if let Some(s) = l.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lokal did not exit after SIGINT:\n{}",
+            l.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}:\n{}", l.logs());
+    assert!(l.logs().contains("shutdown complete"), "{}", l.logs());
+    let l = l.restart();
+    assert!(l.logs().contains("replayed_entries=0"), "{}", l.logs());
+    let found = read_all(&l);
+    assert_eq!(found.len(), 50);
+}
+
 /// Threads of the server process (`Threads:` of /proc/<pid>/status).
 fn threads(l: &Lokal) -> usize {
     let status = std::fs::read_to_string(format!("/proc/{}/status", l.child.id())).unwrap();
