@@ -156,6 +156,13 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         overrides: overrides.clone(),
         metrics,
         ready: Default::default(),
+        decode: api::push_decode::DecodeLimits {
+            max_decompressed: config.distributor.max_decompressed_size,
+            // Two bodies of the largest size may decompress at once.
+            budget: api::push_decode::DecodeBudget::new(
+                config.distributor.max_decompressed_size.saturating_mul(2),
+            ),
+        },
     });
     if let Some(rt) = config.runtime_config.clone() {
         let o = overrides.clone();

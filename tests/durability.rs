@@ -197,3 +197,121 @@ fn graceful_shutdown_flushes_heads_to_chunks() {
     let found = read_all(&l);
     assert_eq!(found.len(), 50);
 }
+
+#[test]
+fn graceful_shutdown_on_sigint_flushes_heads_to_chunks() {
+    let mut l = Lokal::start(config());
+    let lines: Vec<(i64, String)> = (0..50)
+        .map(|i| (BASE_NS + i, format!("interrupted {i}")))
+        .collect();
+    assert!(push(&l.base, "int", &lines));
+    let pid = l.child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        if let Some(s) = l.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lokal did not exit after SIGINT:\n{}",
+            l.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}:\n{}", l.logs());
+    assert!(l.logs().contains("shutdown complete"), "{}", l.logs());
+    let l = l.restart();
+    assert!(l.logs().contains("replayed_entries=0"), "{}", l.logs());
+    let found = read_all(&l);
+    assert_eq!(found.len(), 50);
+}
+
+/// Threads of the server process (`Threads:` of /proc/<pid>/status).
+fn threads(l: &Lokal) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", l.child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+/// Every line of `{app=<app>}` in `[start, end]`, oldest first.
+fn lines_of(l: &Lokal, app: &str, start: i64, end: i64) -> Vec<(i64, String)> {
+    let resp = client()
+        .get(l.url("/loki/api/v1/query_range"))
+        .header("X-Scope-OrgID", "t")
+        .query(&[
+            ("query", format!(r#"{{app="{app}"}}"#).as_str()),
+            ("start", &start.to_string()),
+            ("end", &end.to_string()),
+            ("limit", "1000"),
+            ("direction", "forward"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let v: serde_json::Value = resp.json().unwrap();
+    let mut out = Vec::new();
+    for s in v["data"]["result"].as_array().unwrap() {
+        for e in s["values"].as_array().unwrap() {
+            let ts: i64 = e[0].as_str().unwrap().parse().unwrap();
+            out.push((ts, e[1].as_str().unwrap().to_string()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Regression (issue 2 audit): one push spanning decades made a chunk that
+/// overlapped thousands of day partitions; indexing it opened a tantivy
+/// writer (threads, 15 MB budget) per day, flush failed forever and WAL
+/// replay did the same after a restart. Chunks now hold one UTC day and
+/// index writers are bounded.
+#[test]
+fn a_push_spanning_decades_flushes_and_restarts_with_bounded_threads() {
+    const DAY_NS: i64 = 86_400_000_000_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let span = |app: &str| -> Vec<(i64, String)> {
+        // Oldest first: the out-of-order window follows the newest entry.
+        vec![
+            (1_000_000_000_000_000_000, format!("{app} from 2001")),
+            (now - 2 * 365 * DAY_NS, format!("{app} two years ago")),
+            (now - 365 * DAY_NS, format!("{app} a year ago")),
+            (now - 60_000_000_000, format!("{app} now")),
+        ]
+    };
+    let l = Lokal::start("  max_query_length: 0\n");
+    assert!(push(&l.base, "span", &span("span")));
+    let r = client().post(l.url("/flush")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 204, "{}", l.logs());
+    let after_flush = threads(&l);
+    assert!(after_flush < 200, "{after_flush} threads after /flush");
+    // A second span stays only in the WAL: the restart replays it.
+    assert!(push(&l.base, "wal", &span("wal")));
+    let l = l.restart();
+    let after_restart = threads(&l);
+    assert!(after_restart < 200, "{after_restart} threads after restart");
+    let (start, end) = (1_000_000_000_000_000_000 - 1, now + 1);
+    assert_eq!(lines_of(&l, "span", start, end), span("span"));
+    assert_eq!(lines_of(&l, "wal", start, end), span("wal"));
+    let r = client().post(l.url("/flush")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 204, "{}", l.logs());
+    let l = l.restart();
+    assert!(threads(&l) < 200, "{} threads", threads(&l));
+    assert_eq!(lines_of(&l, "span", start, end), span("span"));
+    assert_eq!(lines_of(&l, "wal", start, end), span("wal"));
+    // One index partition per day with data, not one per day spanned.
+    let days = std::fs::read_dir(l.data.join("index/t"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(days <= 5, "{days} index partitions");
+}

@@ -45,6 +45,8 @@ pub struct AppState {
     pub overrides: Arc<Overrides>,
     pub metrics: Arc<metrics::Metrics>,
     pub ready: AtomicBool,
+    /// Push body decompression limits, shared by all pushes.
+    pub decode: push_decode::DecodeLimits,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -263,7 +265,9 @@ pub fn router(state: SharedState) -> Router {
         .route("/prometheus/api/v1/rules", get(ruler::rules))
         .route("/prometheus/api/v1/alerts", get(ruler::alerts))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(push_decode::MAX_RECV_BYTES))
+        .layer(DefaultBodyLimit::max(
+            usize::try_from(state.config.distributor.max_recv_msg_size).unwrap_or(usize::MAX),
+        ))
         // Last, so it wraps every route and the fallback and sees the
         // matched path template.
         .layer(axum::middleware::from_fn_with_state(

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::push_decode::{MAX_DECOMPRESSED_BYTES, decode_push};
+use super::push_decode::decode_push;
 use super::{ApiError, SharedState};
 use crate::ingest::PushError;
 use crate::model::Timestamp;
@@ -50,21 +50,18 @@ async fn handle(
         header_str(header::CONTENT_ENCODING),
     );
     let dist = st.distributor.clone();
+    let limits = st.decode.clone();
     let t = tenant.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        let req = decode_push(
-            ctype.as_deref(),
-            cenc.as_deref(),
-            body,
-            legacy,
-            MAX_DECOMPRESSED_BYTES,
-        )
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
-                e.to_string(),
-            )
-        })?;
+        // `_held` keeps the decompressed bytes reserved until the entries
+        // (slices of them) are ingested.
+        let (req, _held) = decode_push(ctype.as_deref(), cenc.as_deref(), body, legacy, &limits)
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
+                    e.to_string(),
+                )
+            })?;
         dist.push(&t, req, Timestamp::now())
             .map_err(|e: PushError| {
                 ApiError::new(

@@ -9,11 +9,20 @@
 //!
 //! JSON strings without escapes and protobuf lines are zero-copy slices of
 //! the request body.
+//!
+//! Decompression is bounded twice: one body may not decompress to more than
+//! `distributor.max_decompressed_size` (checked as the output grows for
+//! gzip/deflate, and against the length a snappy block declares before
+//! anything is allocated), and all decodes together may hold at most
+//! [`DecodeBudget`]'s bytes of decompressed output — a request that would
+//! exceed it is refused with a retryable 503 instead of taking memory.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use prost::Message;
@@ -24,9 +33,8 @@ use crate::ingest::{PushRequest, PushStream, StreamLabels};
 use crate::model::{Entry, MetadataPair, Timestamp};
 use crate::proto;
 
-/// Loki's defaults: 100 MiB on the wire, 50× that once decompressed.
-pub const MAX_RECV_BYTES: usize = 100 << 20;
-pub const MAX_DECOMPRESSED_BYTES: usize = 5000 << 20;
+/// Bytes of decompressed output reserved at a time while inflating.
+const RESERVE_STEP: u64 = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -34,6 +42,8 @@ pub enum DecodeError {
     BadRequest(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl DecodeError {
@@ -41,8 +51,98 @@ impl DecodeError {
         match self {
             DecodeError::BadRequest(_) => 400,
             DecodeError::TooLarge(_) => 413,
+            DecodeError::Busy(_) => 503,
         }
     }
+}
+
+/// Bytes of decompressed push bodies all requests together may hold.
+/// Reservations never wait: a request that does not fit is refused (503,
+/// retryable), so two large decodes can never deadlock on each other.
+#[derive(Debug)]
+pub struct DecodeBudget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl DecodeBudget {
+    pub fn new(limit: u64) -> Arc<Self> {
+        Arc::new(DecodeBudget {
+            limit,
+            used: AtomicU64::new(0),
+        })
+    }
+
+    /// Bytes reserved right now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// An empty reservation, grown with [`Reservation::grow`].
+    pub fn reserve(self: &Arc<Self>) -> Reservation {
+        Reservation {
+            budget: self.clone(),
+            held: 0,
+        }
+    }
+}
+
+/// Bytes of a [`DecodeBudget`] held by one request until dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    budget: Arc<DecodeBudget>,
+    held: u64,
+}
+
+impl Reservation {
+    /// Reserves `n` more bytes, or fails at once when the budget is spent.
+    pub fn grow(&mut self, n: u64) -> Result<(), DecodeError> {
+        let b = &self.budget;
+        b.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                u.checked_add(n).filter(|t| *t <= b.limit)
+            })
+            .map_err(|_| {
+                DecodeError::Busy(format!(
+                    "too many compressed push bytes are being decompressed at once ({} bytes held, {n} more wanted, at most {}); retry later",
+                    b.used(),
+                    b.limit
+                ))
+            })?;
+        self.held += n;
+        Ok(())
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.held, Ordering::AcqRel);
+    }
+}
+
+/// Limits of one push decode.
+#[derive(Debug, Clone)]
+pub struct DecodeLimits {
+    /// `distributor.max_decompressed_size`.
+    pub max_decompressed: u64,
+    /// Shared by concurrent decodes.
+    pub budget: Arc<DecodeBudget>,
+}
+
+impl DecodeLimits {
+    /// No shared budget beyond the one body (tests, fuzzing).
+    pub fn unshared(max_decompressed: u64) -> Self {
+        DecodeLimits {
+            max_decompressed,
+            budget: DecodeBudget::new(u64::MAX),
+        }
+    }
+}
+
+fn too_large(max: u64) -> DecodeError {
+    DecodeError::TooLarge(format!(
+        "decompressed message larger than max (>{max} bytes, distributor.max_decompressed_size)"
+    ))
 }
 
 fn bad(msg: impl Into<String>) -> DecodeError {
@@ -58,13 +158,16 @@ enum Encoding {
 }
 
 /// Decodes a push body. `legacy` selects the v0 JSON shape (`/api/prom/push`).
+/// The decompressed bytes stay reserved in the budget of `limits` until the
+/// returned [`Reservation`] is dropped (the request borrows from them).
 pub fn decode_push(
     content_type: Option<&str>,
     content_encoding: Option<&str>,
     body: Bytes,
     legacy: bool,
-    max_decompressed: usize,
-) -> Result<PushRequest, DecodeError> {
+    limits: &DecodeLimits,
+) -> Result<(PushRequest, Reservation), DecodeError> {
+    let mut held = limits.budget.reserve();
     let mime = content_type
         .unwrap_or("")
         .split(';')
@@ -82,15 +185,13 @@ pub fn decode_push(
         e if e.eq_ignore_ascii_case("deflate") => Encoding::Deflate,
         other => return Err(bad(format!("Content-Encoding {other:?} not supported"))),
     };
+    let max = limits.max_decompressed;
     let body = match encoding {
-        Encoding::Gzip => inflate(flate2::read::GzDecoder::new(&body[..]), max_decompressed)?,
-        Encoding::Deflate => inflate(
-            flate2::read::DeflateDecoder::new(&body[..]),
-            max_decompressed,
-        )?,
+        Encoding::Gzip => inflate(flate2::read::GzDecoder::new(&body[..]), max, &mut held)?,
+        Encoding::Deflate => inflate(flate2::read::DeflateDecoder::new(&body[..]), max, &mut held)?,
         Encoding::Identity | Encoding::Snappy => body,
     };
-    if mime == "application/json" {
+    let req = if mime == "application/json" {
         // Snappy is not undone for JSON: such a body fails to parse, as in Loki.
         if legacy {
             decode_legacy_json(&body)
@@ -98,33 +199,58 @@ pub fn decode_push(
             decode_json(&body)
         }
     } else {
-        decode_protobuf(body, max_decompressed)
-    }
+        decode_protobuf_reserved(body, max, &mut held)
+    }?;
+    Ok((req, held))
 }
 
-fn inflate(mut r: impl Read, max: usize) -> Result<Bytes, DecodeError> {
-    let mut out = Vec::new();
-    let n = r
-        .by_ref()
-        .take(max as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| bad(format!("decompressing request body: {e}")))?;
-    if n > max {
-        return Err(DecodeError::TooLarge(format!(
-            "decompressed message larger than max (>{max} bytes)"
-        )));
+/// Inflates at most `max` bytes, reserving the output in `held` as it
+/// grows: a gzip bomb stops at `max + 1` bytes, whatever it would expand to.
+fn inflate(mut r: impl Read, max: u64, held: &mut Reservation) -> Result<Bytes, DecodeError> {
+    let mut out: Vec<u8> = Vec::new();
+    let mut reserved = 0u64;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(bad(format!("decompressing request body: {e}"))),
+        };
+        let len = out.len() as u64 + n as u64;
+        if len > max {
+            return Err(too_large(max));
+        }
+        if len > reserved {
+            let step = RESERVE_STEP.max(len - reserved).min(max - reserved);
+            held.grow(step)?;
+            reserved += step;
+            // Allocate what is reserved, not what Vec doubling would pick.
+            out.reserve_exact((reserved as usize).saturating_sub(out.len()));
+        }
+        out.extend_from_slice(&buf[..n]);
     }
     Ok(Bytes::from(out))
 }
 
 /// Snappy block format, then `logproto.PushRequest`.
-pub fn decode_protobuf(body: Bytes, max_decompressed: usize) -> Result<PushRequest, DecodeError> {
-    let len = snap::raw::decompress_len(&body).map_err(|e| bad(format!("snappy: {e}")))?;
+pub fn decode_protobuf(body: Bytes, max_decompressed: u64) -> Result<PushRequest, DecodeError> {
+    let mut held = DecodeBudget::new(u64::MAX).reserve();
+    decode_protobuf_reserved(body, max_decompressed, &mut held)
+}
+
+fn decode_protobuf_reserved(
+    body: Bytes,
+    max_decompressed: u64,
+    held: &mut Reservation,
+) -> Result<PushRequest, DecodeError> {
+    // The block declares its decoded length up front: checked before
+    // anything is allocated.
+    let len = snap::raw::decompress_len(&body).map_err(|e| bad(format!("snappy: {e}")))? as u64;
     if len > max_decompressed {
-        return Err(DecodeError::TooLarge(format!(
-            "decompressed message larger than max ({len} vs {max_decompressed})"
-        )));
+        return Err(too_large(max_decompressed));
     }
+    held.grow(len)?;
     let raw = snap::raw::Decoder::new()
         .decompress_vec(&body)
         .map_err(|e| bad(format!("snappy: {e}")))?;
@@ -360,7 +486,110 @@ mod tests {
 
     use super::*;
 
-    const MAX: usize = MAX_DECOMPRESSED_BYTES;
+    const MAX: u64 = 100 << 20;
+
+    /// [`super::decode_push`] with only a per-body limit.
+    fn decode_push(
+        content_type: Option<&str>,
+        content_encoding: Option<&str>,
+        body: Bytes,
+        legacy: bool,
+        max: u64,
+    ) -> Result<PushRequest, DecodeError> {
+        super::decode_push(
+            content_type,
+            content_encoding,
+            body,
+            legacy,
+            &DecodeLimits::unshared(max),
+        )
+        .map(|(req, _)| req)
+    }
+
+    fn gzip_zeros(n: usize) -> Bytes {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(zeros.len());
+            gz.write_all(&zeros[..k]).unwrap();
+            left -= k;
+        }
+        Bytes::from(gz.finish().unwrap())
+    }
+
+    #[test]
+    fn gzip_bomb_stops_at_the_limit_and_names_the_key() {
+        // 256 MiB of zeros in a few hundred KB; the limit is 4 MiB.
+        let bomb = gzip_zeros(256 << 20);
+        let limits = DecodeLimits::unshared(4 << 20);
+        let err = super::decode_push(Some("application/json"), Some("gzip"), bomb, false, &limits)
+            .unwrap_err();
+        assert_eq!(err.status(), 413);
+        assert!(
+            err.to_string()
+                .contains("distributor.max_decompressed_size"),
+            "{err}"
+        );
+        assert_eq!(limits.budget.used(), 0, "released on error");
+    }
+
+    #[test]
+    fn snappy_declared_length_is_checked_before_allocating() {
+        // A snappy block whose header claims 1 GiB, followed by nothing.
+        let body = Bytes::from_static(b"\x80\x80\x80\x80\x04");
+        let err = decode_push(Some("application/x-protobuf"), None, body, false, MAX).unwrap_err();
+        assert_eq!(err.status(), 413, "{err}");
+    }
+
+    #[test]
+    fn concurrent_decodes_share_one_budget() {
+        let limits = DecodeLimits {
+            max_decompressed: 8 << 20,
+            budget: DecodeBudget::new(6 << 20),
+        };
+        let json = |n: usize| {
+            let line = "x".repeat(n);
+            let body =
+                format!(r#"{{"streams":[{{"stream":{{"a":"b"}},"values":[["5","{line}"]]}}]}}"#);
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(body.as_bytes()).unwrap();
+            Bytes::from(gz.finish().unwrap())
+        };
+        let (_, held) = super::decode_push(
+            Some("application/json"),
+            Some("gzip"),
+            json(4 << 20),
+            false,
+            &limits,
+        )
+        .unwrap();
+        assert!(limits.budget.used() >= 4 << 20);
+        // A second large body does not fit while the first is held: 503.
+        let err = super::decode_push(
+            Some("application/json"),
+            Some("gzip"),
+            json(4 << 20),
+            false,
+            &limits,
+        )
+        .unwrap_err();
+        assert_eq!(err.status(), 503, "{err}");
+        assert!(limits.budget.used() >= 4 << 20);
+        drop(held);
+        assert_eq!(limits.budget.used(), 0);
+        assert!(
+            super::decode_push(
+                Some("application/json"),
+                Some("gzip"),
+                json(4 << 20),
+                false,
+                &limits
+            )
+            .is_ok()
+        );
+        assert_eq!(limits.budget.used(), 0);
+    }
 
     fn proto_body(labels: &str, lines: &[(i64, &str)]) -> Bytes {
         let req = proto::PushRequest {

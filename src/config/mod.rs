@@ -65,7 +65,24 @@ pub struct Config {
     pub compactor: CompactorConfig,
     pub querier: QuerierConfig,
     pub pattern_ingester_enabled: bool,
+    pub distributor: DistributorConfig,
 }
+
+/// How big a push body may be (Loki's `distributor` keys).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DistributorConfig {
+    /// Bytes of a request body as received (`max_recv_msg_size`; Loki's
+    /// default, 100 MiB).
+    pub max_recv_msg_size: u64,
+    /// Bytes a gzip, deflate or snappy body may decompress to
+    /// (`max_decompressed_size`). Loki's default is 5000 MiB; lokal's is
+    /// `max_recv_msg_size`, so a compressed body can never become larger
+    /// than an uncompressed one may be.
+    pub max_decompressed_size: u64,
+}
+
+/// Loki's `distributor.max_recv_msg_size` default.
+pub const DEFAULT_MAX_RECV_MSG_SIZE: u64 = 100 << 20;
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -180,6 +197,14 @@ const FLAG_PATHS: &[(&str, &str)] = &[
     ("ingester.chunk-encoding", "ingester.chunk_encoding"),
     ("ingester.flush-check-period", "ingester.flush_check_period"),
     ("ingester.wal-dir", "ingester.wal.dir"),
+    (
+        "distributor.max-recv-msg-size",
+        "distributor.max_recv_msg_size",
+    ),
+    (
+        "distributor.max-decompressed-size",
+        "distributor.max_decompressed_size",
+    ),
     (
         "distributor.ingestion-rate-limit-mb",
         "limits_config.ingestion_rate_mb",

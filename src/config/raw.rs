@@ -14,8 +14,8 @@ use serde_yaml_ng::Value;
 use super::units::{ByteSize, ConfigDuration};
 use super::{
     ChunkEncoding, CompactorConfig, Config, ConfigError, DEFAULT_LISTEN_IP,
-    DEFAULT_MAX_HEAD_MEMORY, IngesterConfig, ObjectBackend, QuerierConfig, RuntimeConfig, S3Config,
-    ServerConfig, StorageConfig,
+    DEFAULT_MAX_HEAD_MEMORY, DEFAULT_MAX_RECV_MSG_SIZE, DistributorConfig, IngesterConfig,
+    ObjectBackend, QuerierConfig, RuntimeConfig, S3Config, ServerConfig, StorageConfig,
 };
 use crate::limits::Limits;
 
@@ -38,6 +38,7 @@ macro_rules! ignored_sections {
             pub runtime_config: RawRuntimeConfig,
             pub pattern_ingester: RawPatternIngester,
             pub chunk_store_config: RawChunkStoreConfig,
+            pub distributor: RawDistributor,
             $(pub $name: Option<Value>,)*
         }
 
@@ -54,7 +55,6 @@ macro_rules! ignored_sections {
 
 ignored_sections!(
     ballast_bytes,
-    distributor,
     query_scheduler,
     frontend,
     query_range,
@@ -163,6 +163,13 @@ pub struct RawStorageConfig {
 #[serde(default)]
 pub struct RawTsdbShipper {
     pub active_index_directory: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawDistributor {
+    pub max_recv_msg_size: Option<ByteSize>,
+    pub max_decompressed_size: Option<ByteSize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -539,6 +546,23 @@ impl RawConfig {
                 .map_or(Duration::from_secs(3600), |d| d.0),
         };
 
+        let max_recv_msg_size = self
+            .distributor
+            .max_recv_msg_size
+            .map_or(DEFAULT_MAX_RECV_MSG_SIZE, ByteSize::get);
+        let distributor = DistributorConfig {
+            max_recv_msg_size,
+            // Loki: 0 means 50 x max_recv_msg_size.
+            max_decompressed_size: match self.distributor.max_decompressed_size {
+                None => max_recv_msg_size,
+                Some(ByteSize(0)) => max_recv_msg_size.saturating_mul(50),
+                Some(b) => b.get(),
+            },
+        };
+        if distributor.max_recv_msg_size == 0 {
+            return Err(invalid("distributor.max_recv_msg_size must be positive"));
+        }
+
         Ok(Config {
             auth_enabled: self.auth_enabled.unwrap_or(true),
             server,
@@ -549,6 +573,7 @@ impl RawConfig {
             compactor,
             querier,
             pattern_ingester_enabled: self.pattern_ingester.enabled.unwrap_or(true),
+            distributor,
         })
     }
 }

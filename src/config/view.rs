@@ -59,6 +59,7 @@ pub struct ConfigView {
     pub querier: QuerierView,
     pub compactor: CompactorView,
     pub pattern_ingester: PatternIngesterView,
+    pub distributor: DistributorView,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime_config: Option<RuntimeConfigView>,
     pub limits_config: Limits,
@@ -166,6 +167,12 @@ pub struct CompactorView {
 }
 
 #[derive(Debug, Serialize)]
+pub struct DistributorView {
+    pub max_recv_msg_size: ByteSize,
+    pub max_decompressed_size: ByteSize,
+}
+
+#[derive(Debug, Serialize)]
 pub struct PatternIngesterView {
     pub enabled: bool,
 }
@@ -259,6 +266,10 @@ impl ConfigView {
             },
             pattern_ingester: PatternIngesterView {
                 enabled: c.pattern_ingester_enabled,
+            },
+            distributor: DistributorView {
+                max_recv_msg_size: ByteSize(c.distributor.max_recv_msg_size),
+                max_decompressed_size: ByteSize(c.distributor.max_decompressed_size),
             },
             runtime_config: c.runtime_config.as_ref().map(|r| RuntimeConfigView {
                 file: path(&r.file),

@@ -1,19 +1,31 @@
 //! The head: every stream's not-yet-flushed entries, in memory.
 //!
-//! Owns per-stream state — the open block, sealed (compressed) blocks of the
-//! chunk being built, chunks cut and waiting to be stored, the WAL positions
-//! they cover, and the facts Loki's ingester checks on append (the last
-//! accepted entry for duplicate dropping, the newest timestamp for the
-//! out-of-order window). Does not own the WAL, the object store or the index;
-//! the store facade drives those.
+//! Owns per-stream state — the chunks being built (one per UTC day: an open
+//! block and sealed, compressed blocks each), chunks cut and waiting to be
+//! stored, the WAL positions they cover, and the facts Loki's ingester checks
+//! on append (the last accepted entry for duplicate dropping, the newest
+//! timestamp for the out-of-order window). Does not own the WAL, the object
+//! store or the index; the store facade drives those.
+//!
+//! Chunks never span a UTC day boundary: each entry goes to the chunk being
+//! built for its day, so a stored chunk is referenced from exactly one index
+//! partition. A push whose entries span a year makes one small chunk per day
+//! it touches, not one chunk referenced from 366 partitions. Entries arrive
+//! interleaved across midnight (the out-of-order window is `max_chunk_age /
+//! 2`), which is why a stream keeps one builder per day rather than cutting
+//! whenever the day changes — that would cut a chunk per entry.
 //!
 //! Invariants, per stream:
 //! - Entries enter the head in the order their WAL records were appended (the
-//!   stream lock is held across the WAL append), so a chunk cut at WAL
-//!   position `p` holds exactly the stream's entries with LSN in
-//!   `(flushed_through, p]`. That interval is what the WAL's flush marker
-//!   records, which makes replay exact.
-//! - `first_lsn` is the oldest LSN still only in memory (open + sealed);
+//!   stream lock is held across the WAL append), so a chunk of day `d` cut at
+//!   WAL position `p` from a builder whose first entry had LSN `f` holds
+//!   exactly the stream's entries with LSN in `(f - 1, p]` and a timestamp in
+//!   day `d` (equivalently in the chunk's `[from, through]`). The WAL's flush
+//!   marker records that interval and the chunk reference; replay skips an
+//!   entry when a marker's interval holds its LSN and the chunk's time span
+//!   holds its timestamp, which makes replay exact even when one WAL record
+//!   holds entries of several days.
+//! - A builder's `first_lsn` is the oldest LSN only in memory for its day;
 //!   pending chunks keep their own interval until the index has them.
 
 use std::collections::HashMap;
@@ -27,7 +39,7 @@ use parking_lot::{Mutex, RwLock};
 use super::chunk::{
     self, Chunk, ChunkError, ChunkHeader, Codec, DecodedBlock, HeadBlock, SealedBlock,
 };
-use super::index::ChunkRef;
+use super::index::{ChunkRef, Day};
 use super::wal::Lsn;
 use crate::model::{Entry, Labels, MetadataPair, StreamId, TenantId, Timestamp};
 
@@ -72,8 +84,8 @@ pub struct PendingChunk {
 pub struct HeadSnapshot {
     pub id: StreamId,
     pub labels: Labels,
-    /// The open block, sorted (absent when empty).
-    pub open: Option<Arc<DecodedBlock>>,
+    /// The open blocks (one per day being built), sorted.
+    pub open: Vec<Arc<DecodedBlock>>,
     pub sealed: Vec<SealedBlock>,
     pub pending: Vec<Arc<PendingChunk>>,
 }
@@ -87,8 +99,8 @@ pub struct HeadAppend {
     pub too_far_behind: Vec<(Timestamp, Timestamp)>,
     /// Bytes (`Entry::size`) of the entries refused as too far behind.
     pub too_far_behind_bytes: usize,
-    /// A chunk cut because the stream reached the target size.
-    pub cut: Option<Arc<PendingChunk>>,
+    /// Chunks cut because they reached the target size.
+    pub cut: Vec<Arc<PendingChunk>>,
 }
 
 #[derive(Debug)]
@@ -98,17 +110,39 @@ struct LastEntry {
     metadata: Vec<MetadataPair>,
 }
 
+/// The chunk being built for one UTC day of a stream.
 #[derive(Debug)]
-struct StreamState {
+struct ChunkBuilder {
+    day: Day,
     open: HeadBlock,
     sealed: Vec<SealedBlock>,
     sealed_bytes: u64,
-    first_lsn: Option<Lsn>,
-    last_lsn: Option<Lsn>,
-    /// Up to where the stream's entries are in cut chunks.
-    flushed_through: Lsn,
-    chunk_started: Option<Instant>,
+    /// LSN of the first entry in this builder.
+    first_lsn: Lsn,
+    last_lsn: Lsn,
+    started: Instant,
     last_append: Instant,
+}
+
+impl ChunkBuilder {
+    fn new(day: Day, lsn: Lsn, now: Instant) -> Self {
+        ChunkBuilder {
+            day,
+            open: HeadBlock::new(),
+            sealed: Vec::new(),
+            sealed_bytes: 0,
+            first_lsn: lsn,
+            last_lsn: lsn,
+            started: now,
+            last_append: now,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct StreamState {
+    /// Chunks being built, one per day, oldest day first; never empty ones.
+    building: Vec<ChunkBuilder>,
     newest: Option<Timestamp>,
     last: Option<LastEntry>,
     pending: Vec<Arc<PendingChunk>>,
@@ -139,14 +173,7 @@ impl HeadStream {
             key,
             labels,
             state: Mutex::new(StreamState {
-                open: HeadBlock::new(),
-                sealed: Vec::new(),
-                sealed_bytes: 0,
-                first_lsn: None,
-                last_lsn: None,
-                flushed_through: Lsn(0),
-                chunk_started: None,
-                last_append: Instant::now(),
+                building: Vec::new(),
                 newest: None,
                 last: None,
                 pending: Vec::new(),
@@ -352,7 +379,7 @@ impl Head {
         stream: &HeadStream,
         entries: &[Entry],
         lsn: Lsn,
-    ) -> Result<Option<Arc<PendingChunk>>, HeadError> {
+    ) -> Result<Vec<Arc<PendingChunk>>, HeadError> {
         let mut st = stream.state.lock();
         for e in entries {
             st.newest = Some(st.newest.map_or(e.ts, |n| n.max(e.ts)));
@@ -367,72 +394,91 @@ impl Head {
         self.push_locked(stream, &mut st, entries, lsn)
     }
 
-    /// Marks that the stream's entries up to `lsn` are in stored chunks (from
-    /// replayed flush markers), so the next cut starts after it.
-    pub fn set_flushed_through(&self, stream: &HeadStream, lsn: Lsn) {
-        let mut st = stream.state.lock();
-        if lsn > st.flushed_through {
-            st.flushed_through = lsn;
-        }
-    }
-
+    /// Appends entries to the builders of their days (created as needed)
+    /// and cuts the builders that reached the target size.
     fn push_locked(
         &self,
         stream: &HeadStream,
         st: &mut StreamState,
         entries: &[Entry],
         lsn: Lsn,
-    ) -> Result<Option<Arc<PendingChunk>>, HeadError> {
+    ) -> Result<Vec<Arc<PendingChunk>>, HeadError> {
         let now = Instant::now();
-        let before = st.open.raw_size();
+        let mut touched: Vec<Day> = Vec::new();
         for e in entries {
-            st.open.push(e.ts, &e.line, &e.metadata);
-            if st.open.raw_size() >= self.cfg.block_size {
-                self.seal_open(st)?;
+            let day = Day::of(e.ts);
+            let i = match st.building.binary_search_by_key(&day, |b| b.day) {
+                Ok(i) => i,
+                Err(i) => {
+                    st.building.insert(i, ChunkBuilder::new(day, lsn, now));
+                    i
+                }
+            };
+            let b = &mut st.building[i];
+            let before = b.open.raw_size();
+            b.open.push(e.ts, &e.line, &e.metadata);
+            self.memory
+                .fetch_add(b.open.raw_size().saturating_sub(before), Ordering::Relaxed);
+            b.last_lsn = lsn;
+            b.last_append = now;
+            if b.open.raw_size() >= self.cfg.block_size {
+                self.seal_open(b)?;
+            }
+            if !touched.contains(&day) {
+                touched.push(day);
             }
         }
-        let after = st.open.raw_size();
-        if after >= before {
-            self.memory.fetch_add(after - before, Ordering::Relaxed);
+        let mut cut = Vec::new();
+        for day in touched {
+            if let Ok(i) = st.building.binary_search_by_key(&day, |b| b.day)
+                && st.building[i].sealed_bytes >= self.cfg.chunk_target_size
+            {
+                let b = st.building.remove(i);
+                cut.extend(self.cut_builder(stream, st, b)?);
+            }
         }
-        st.first_lsn.get_or_insert(lsn);
-        st.last_lsn = Some(lsn);
-        st.chunk_started.get_or_insert(now);
-        st.last_append = now;
-        if st.sealed_bytes >= self.cfg.chunk_target_size {
-            return self.cut_locked(stream, st);
-        }
-        Ok(None)
+        Ok(cut)
     }
 
-    fn seal_open(&self, st: &mut StreamState) -> Result<(), HeadError> {
-        if st.open.is_empty() {
+    fn seal_open(&self, b: &mut ChunkBuilder) -> Result<(), HeadError> {
+        if b.open.is_empty() {
             return Ok(());
         }
-        let raw = st.open.raw_size();
-        let block = st.open.seal(self.cfg.codec)?;
+        let raw = b.open.raw_size();
+        let block = b.open.seal(self.cfg.codec)?;
         let size = block.data.len() as u64;
-        st.open.clear();
+        b.open.clear();
         self.memory.fetch_sub(
             raw.min(self.memory.load(Ordering::Relaxed)),
             Ordering::Relaxed,
         );
         self.memory.fetch_add(size, Ordering::Relaxed);
-        st.sealed_bytes += size;
-        st.sealed.push(block);
+        b.sealed_bytes += size;
+        b.sealed.push(block);
         Ok(())
     }
 
-    fn cut_locked(
+    /// Encodes a builder (already removed from `st.building`) into a
+    /// pending chunk.
+    fn cut_builder(
         &self,
         stream: &HeadStream,
         st: &mut StreamState,
+        mut b: ChunkBuilder,
     ) -> Result<Option<Arc<PendingChunk>>, HeadError> {
-        self.seal_open(st)?;
-        let (Some(up_to), false) = (st.last_lsn, st.sealed.is_empty()) else {
+        if let Err(e) = self.seal_open(&mut b) {
+            // Keep the entries: they are still only in memory and the WAL.
+            let i = st
+                .building
+                .binary_search_by_key(&b.day, |x| x.day)
+                .unwrap_or_else(|i| i);
+            st.building.insert(i, b);
+            return Err(e);
+        }
+        if b.sealed.is_empty() {
             return Ok(None);
-        };
-        let blocks = std::mem::take(&mut st.sealed);
+        }
+        let blocks = b.sealed;
         let header = ChunkHeader::for_blocks(
             stream.tenant.clone(),
             stream.key.to_string(),
@@ -456,43 +502,43 @@ impl Head {
             chunk_ref,
             data,
             chunk,
-            after: st.flushed_through,
-            up_to,
+            after: Lsn(b.first_lsn.0.saturating_sub(1)),
+            up_to: b.last_lsn,
         });
         // The sealed bytes are now held by the pending chunk instead.
         self.memory
             .fetch_add(pending.data.len() as u64, Ordering::Relaxed);
         self.memory.fetch_sub(
-            st.sealed_bytes.min(self.memory.load(Ordering::Relaxed)),
+            b.sealed_bytes.min(self.memory.load(Ordering::Relaxed)),
             Ordering::Relaxed,
         );
-        st.sealed_bytes = 0;
-        st.flushed_through = up_to;
-        st.first_lsn = None;
-        st.chunk_started = None;
         st.pending.push(pending.clone());
         Ok(Some(pending))
     }
 
-    /// Cuts the stream's chunk if it is idle, too old, or `force` is set.
+    /// Cuts the stream's chunks that are idle or too old, or all of them
+    /// when `force` is set.
     pub fn cut_if_due(
         &self,
         stream: &HeadStream,
         now: Instant,
         force: bool,
-    ) -> Result<Option<Arc<PendingChunk>>, HeadError> {
+    ) -> Result<Vec<Arc<PendingChunk>>, HeadError> {
         let mut st = stream.state.lock();
-        if st.open.is_empty() && st.sealed.is_empty() {
-            return Ok(None);
+        let mut cut = Vec::new();
+        let mut i = 0;
+        while i < st.building.len() {
+            let b = &st.building[i];
+            let idle = now.saturating_duration_since(b.last_append) >= self.cfg.chunk_idle_period;
+            let old = now.saturating_duration_since(b.started) >= self.cfg.max_chunk_age;
+            if force || idle || old {
+                let b = st.building.remove(i);
+                cut.extend(self.cut_builder(stream, &mut st, b)?);
+            } else {
+                i += 1;
+            }
         }
-        let idle = now.saturating_duration_since(st.last_append) >= self.cfg.chunk_idle_period;
-        let old = st
-            .chunk_started
-            .is_some_and(|s| now.saturating_duration_since(s) >= self.cfg.max_chunk_age);
-        if force || idle || old {
-            return self.cut_locked(stream, &mut st);
-        }
-        Ok(None)
+        Ok(cut)
     }
 
     /// Forgets a pending chunk once the index has it.
@@ -517,7 +563,7 @@ impl Head {
         for map in tenants {
             map.write().retain(|_, s| {
                 let st = s.state.lock();
-                let keep = !(st.open.is_empty() && st.sealed.is_empty() && st.pending.is_empty());
+                let keep = !(st.building.is_empty() && st.pending.is_empty());
                 if !keep {
                     removed += 1;
                 }
@@ -540,13 +586,16 @@ impl Head {
             .iter()
             .filter_map(|s| {
                 let st = s.state.lock();
-                let pending = st.pending.iter().map(|p| Lsn(p.after.0 + 1)).min();
-                match (st.first_lsn, pending) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
+                let pending = st.pending.iter().map(|p| Lsn(p.after.0 + 1));
+                let building = st.building.iter().map(|b| b.first_lsn);
+                pending.chain(building).min()
             })
             .min()
+    }
+
+    /// Days with a chunk being built for the stream (oldest first).
+    pub fn building_days(&self, stream: &HeadStream) -> Vec<Day> {
+        stream.state.lock().building.iter().map(|b| b.day).collect()
     }
 
     /// A consistent snapshot of the stream's in-memory data overlapping
@@ -554,20 +603,26 @@ impl Head {
     pub fn snapshot(&self, stream: &HeadStream, start: Timestamp, end: Timestamp) -> HeadSnapshot {
         let st = stream.state.lock();
         let overlaps = |min: Timestamp, max: Timestamp| min < end && max >= start;
-        let open = match (st.open.min_ts(), st.open.max_ts()) {
-            (Some(min), Some(max)) if overlaps(min, max) => Some(Arc::new(st.open.snapshot())),
-            _ => None,
-        };
+        let mut open = Vec::new();
+        let mut sealed = Vec::new();
+        for b in &st.building {
+            if let (Some(min), Some(max)) = (b.open.min_ts(), b.open.max_ts())
+                && overlaps(min, max)
+            {
+                open.push(Arc::new(b.open.snapshot()));
+            }
+            sealed.extend(
+                b.sealed
+                    .iter()
+                    .filter(|x| x.meta.entries > 0 && overlaps(x.meta.min_ts, x.meta.max_ts))
+                    .cloned(),
+            );
+        }
         HeadSnapshot {
             id: stream.id,
             labels: stream.labels.clone(),
             open,
-            sealed: st
-                .sealed
-                .iter()
-                .filter(|b| b.meta.entries > 0 && overlaps(b.meta.min_ts, b.meta.max_ts))
-                .cloned()
-                .collect(),
+            sealed,
             pending: st
                 .pending
                 .iter()

@@ -4,8 +4,10 @@
 //! Built on tantivy. It holds label sets and chunk references only, never log
 //! lines. It is partitioned by tenant and UTC day — one tantivy index per
 //! partition under `<root>/<tenant>/<YYYY-MM-DD>/` — so retention can drop a
-//! whole day at once. A chunk whose time span crosses midnight is referenced
-//! from every day it overlaps; lookups de-duplicate.
+//! whole day at once. The head cuts chunks per UTC day, so a new chunk
+//! overlaps one partition; a chunk whose time span crosses midnight (written
+//! before that, or by an older version) is referenced from every day it
+//! overlaps, and lookups de-duplicate.
 //!
 //! One document per (chunk, day):
 //!
@@ -20,6 +22,13 @@
 //! | `checksum` | u64, fast               | CRC32C of the chunk object                |
 //! | `entries`, `raw_bytes`, `size` | u64, fast | counts for stats and volume, no chunk read |
 //!
+//! Format version: every commit stores [`INDEX_FORMAT`] as tantivy's commit
+//! payload in the partition's `meta.json` (so it travels with snapshots).
+//! Opening a partition whose payload is another value fails with
+//! [`IndexError::UnknownFormat`]; a partition never committed, or committed
+//! before the payload was written (the same v1 layout), has none and is read
+//! as v1. `tests/data/index_v1/` is a v1 partition read by a test.
+//!
 //! Matchers become term queries: `=` looks up one term; `!=`, `=~` and `!~`
 //! enumerate the label's values in the term dictionary, test them with the
 //! matcher, and query the matching (or, for matchers that accept the empty
@@ -27,6 +36,14 @@
 //!
 //! Invariants: documents are only added through [`LabelIndex::add`]; a lookup
 //! sees what the last [`LabelIndex::commit`] made durable.
+//!
+//! Writers are bounded: adds and removes are buffered per partition (chunk
+//! references are tiny) and applied by [`LabelIndex::commit`], which opens a
+//! partition's tantivy `IndexWriter` only then. At most [`MAX_OPEN_WRITERS`]
+//! writers stay open (least recently used closed first), each with one
+//! indexing and one merge thread, so a flush or a WAL replay touching
+//! hundreds of days costs neither hundreds of threads nor hundreds of
+//! writer memory budgets.
 //!
 //! The local directory is a working copy: with snapshots (`store::snapshot`)
 //! the object store is the source of truth. A partition known to exist only
@@ -36,7 +53,7 @@
 //! refuse to create a fresh local partition that would later overwrite the
 //! remote one.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,6 +62,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::indexer::IndexWriterOptions;
 use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery,
 };
@@ -67,6 +85,13 @@ const DOWNLOAD_SUFFIX: &str = ".download";
 /// segment (tantivy's minimum is 15 MB; chunk references are tiny).
 const WRITER_MEMORY: usize = 15_000_000;
 
+/// The layout above, recorded in each partition's `meta.json` payload.
+pub const INDEX_FORMAT: &str = "lokal-index-v1";
+
+/// Partition writers kept open at once (today, yesterday and a little
+/// slack); the least recently used one is closed when another is needed.
+pub const MAX_OPEN_WRITERS: usize = 4;
+
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     #[error("index partition {partition}: {source}")]
@@ -79,6 +104,10 @@ pub enum IndexError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "index partition {partition} has format {found:?}, which this lokal does not know (it reads {INDEX_FORMAT:?}); was it written by a newer version?"
+    )]
+    UnknownFormat { partition: String, found: String },
     #[error("index partition {partition} is in the object store but not downloaded yet")]
     NotLocal { partition: String },
     #[error("index partition {partition}: stored labels {labels:?} are corrupt: {source}")]
@@ -192,11 +221,27 @@ impl Day {
     }
 }
 
+/// A change waiting for the next commit of its partition.
+enum PendingOp {
+    /// Replace-or-add: deletes any document of the chunk id first, so
+    /// re-adding a chunk (WAL replay after a crash) never duplicates it.
+    Add {
+        id: String,
+        doc: TantivyDocument,
+    },
+    Delete {
+        id: String,
+    },
+}
+
 struct Partition {
     name: String,
     index: Index,
     reader: IndexReader,
+    /// Open only while in the writer LRU ([`LabelIndex::write`]).
     writer: Mutex<Option<IndexWriter>>,
+    /// Changes not yet applied to a writer, in order.
+    pending: Mutex<Vec<PendingOp>>,
     dirty: AtomicBool,
     last_write: Mutex<Instant>,
 }
@@ -214,18 +259,41 @@ impl Partition {
         f: impl FnOnce(&mut IndexWriter) -> tantivy::Result<T>,
     ) -> Result<T, IndexError> {
         let mut guard = self.writer.lock();
-        if guard.is_none() {
-            let w = self
-                .index
-                .writer_with_num_threads(1, WRITER_MEMORY)
-                .map_err(|e| self.err(e))?;
-            *guard = Some(w);
-        }
+        let w = match guard.as_mut() {
+            Some(w) => w,
+            None => {
+                let options = IndexWriterOptions::builder()
+                    .num_worker_threads(1)
+                    .num_merge_threads(1)
+                    .memory_budget_per_thread(WRITER_MEMORY)
+                    .build();
+                guard.insert(
+                    self.index
+                        .writer_with_options(options)
+                        .map_err(|e| self.err(e))?,
+                )
+            }
+        };
         *self.last_write.lock() = Instant::now();
-        match guard.as_mut() {
-            Some(w) => f(w).map_err(|e| self.err(e)),
-            None => unreachable!("writer was just created"),
+        let res = f(w).map_err(|e| self.err(e));
+        if res.is_err()
+            && let Some(w) = guard.take()
+        {
+            // Drop what the failed operation left uncommitted; the next
+            // writer starts from the last commit.
+            let _ = w.wait_merging_threads();
         }
+        res
+    }
+
+    fn close_writer(&self) {
+        if let Some(w) = self.writer.lock().take() {
+            let _ = w.wait_merging_threads();
+        }
+    }
+
+    fn has_writer(&self) -> bool {
+        self.writer.lock().is_some()
     }
 }
 
@@ -253,6 +321,8 @@ pub struct LabelIndex {
     days: RwLock<BTreeMap<TenantId, BTreeSet<Day>>>,
     /// Days known to exist in the object store but not on disk.
     remote_only: RwLock<BTreeMap<TenantId, BTreeSet<Day>>>,
+    /// Partitions whose writer may be open, most recently used first.
+    writers: Mutex<VecDeque<Arc<Partition>>>,
 }
 
 impl LabelIndex {
@@ -300,6 +370,7 @@ impl LabelIndex {
             partitions: RwLock::new(HashMap::new()),
             days: RwLock::new(days),
             remote_only: RwLock::new(BTreeMap::new()),
+            writers: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -350,6 +421,14 @@ impl LabelIndex {
         })?;
         let mmap = tantivy::directory::MmapDirectory::open(&dir).map_err(|e| terr(e.into()))?;
         let index = Index::open_or_create(mmap, self.schema.clone()).map_err(terr)?;
+        if let Some(found) = index.load_metas().map_err(terr)?.payload
+            && found != INDEX_FORMAT
+        {
+            return Err(IndexError::UnknownFormat {
+                partition: name,
+                found,
+            });
+        }
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -360,6 +439,7 @@ impl LabelIndex {
             index,
             reader,
             writer: Mutex::new(None),
+            pending: Mutex::new(Vec::new()),
             dirty: AtomicBool::new(false),
             last_write: Mutex::new(Instant::now()),
         });
@@ -400,11 +480,10 @@ impl LabelIndex {
             doc.add_u64(f.entries, chunk.entries);
             doc.add_u64(f.raw_bytes, chunk.raw_bytes);
             doc.add_u64(f.size, chunk.size);
-            // Re-adding a chunk (WAL replay after a crash) must not duplicate it.
-            p.with_writer(|w| {
-                w.delete_term(Term::from_field_text(f.chunk, &id));
-                w.add_document(doc)
-            })?;
+            p.pending.lock().push(PendingOp::Add {
+                id: id.clone(),
+                doc,
+            });
             p.dirty.store(true, Ordering::Release);
         }
         Ok(())
@@ -417,7 +496,7 @@ impl LabelIndex {
             let Some(p) = self.partition(tenant, Day(day), false)? else {
                 continue;
             };
-            p.with_writer(|w| Ok(w.delete_term(Term::from_field_text(self.fields.chunk, &id))))?;
+            p.pending.lock().push(PendingOp::Delete { id: id.clone() });
             p.dirty.store(true, Ordering::Release);
         }
         Ok(())
@@ -435,10 +514,32 @@ impl LabelIndex {
         let mut committed = Vec::new();
         for (key, p) in parts {
             if p.dirty.swap(false, Ordering::AcqRel) {
-                let res = p
-                    .with_writer(|w| w.commit())
+                let ops = std::mem::take(&mut *p.pending.lock());
+                let chunk = self.fields.chunk;
+                let res = self
+                    .write(&p, |w| {
+                        for op in &ops {
+                            match op {
+                                PendingOp::Add { id, doc } => {
+                                    w.delete_term(Term::from_field_text(chunk, id));
+                                    w.add_document(doc.clone())?;
+                                }
+                                PendingOp::Delete { id } => {
+                                    w.delete_term(Term::from_field_text(chunk, id));
+                                }
+                            }
+                        }
+                        let mut commit = w.prepare_commit()?;
+                        commit.set_payload(INDEX_FORMAT);
+                        commit.commit()
+                    })
                     .and_then(|_| p.reader.reload().map_err(|e| p.err(e)));
                 if let Err(e) = res {
+                    // Nothing of `ops` is durable: keep them, before any
+                    // added meanwhile, for the next commit.
+                    let mut pending = p.pending.lock();
+                    let later = std::mem::replace(&mut *pending, ops);
+                    pending.extend(later);
                     p.dirty.store(true, Ordering::Release);
                     return Err(e);
                 }
@@ -459,7 +560,7 @@ impl LabelIndex {
         if ids.len() < 2 {
             return Ok(false);
         }
-        p.with_writer(|w| {
+        self.write(&p, |w| {
             w.merge(&ids).wait()?;
             w.garbage_collect_files().wait()?;
             Ok(())
@@ -616,18 +717,43 @@ impl LabelIndex {
         Ok(())
     }
 
+    /// Runs `f` on the partition's writer, opening it if needed; keeps at
+    /// most [`MAX_OPEN_WRITERS`] open by closing the least recently used.
+    /// Never called with another partition's writer lock held, so closing a
+    /// victim (which waits for its lock) cannot deadlock.
+    fn write<T>(
+        &self,
+        p: &Arc<Partition>,
+        f: impl FnOnce(&mut IndexWriter) -> tantivy::Result<T>,
+    ) -> Result<T, IndexError> {
+        let victims: Vec<Arc<Partition>> = {
+            let mut lru = self.writers.lock();
+            lru.retain(|x| !Arc::ptr_eq(x, p));
+            lru.push_front(p.clone());
+            let keep = MAX_OPEN_WRITERS.min(lru.len());
+            lru.drain(keep..).collect()
+        };
+        for v in victims {
+            v.close_writer();
+        }
+        p.with_writer(f)
+    }
+
+    /// Writers open now (at most [`MAX_OPEN_WRITERS`] plus the ones being
+    /// opened by concurrent commits).
+    pub fn open_writers(&self) -> usize {
+        let parts: Vec<Arc<Partition>> = self.partitions.read().values().cloned().collect();
+        parts.iter().filter(|p| p.has_writer()).count()
+    }
+
     /// Closes writers idle for longer than `idle` (they hold memory and file
     /// handles); lookups keep working.
     pub fn close_idle_writers(&self, idle: Duration) {
-        let parts: Vec<Arc<Partition>> = self.partitions.read().values().cloned().collect();
-        for p in parts {
-            if p.dirty.load(Ordering::Acquire) {
-                continue;
-            }
-            if p.last_write.lock().elapsed() >= idle
-                && let Some(w) = p.writer.lock().take()
-            {
-                let _ = w.wait_merging_threads();
+        let open: Vec<Arc<Partition>> = self.writers.lock().iter().cloned().collect();
+        for p in open {
+            if p.last_write.lock().elapsed() >= idle {
+                self.writers.lock().retain(|x| !Arc::ptr_eq(x, &p));
+                p.close_writer();
             }
         }
     }
@@ -668,10 +794,10 @@ impl LabelIndex {
 
     /// Deletes a whole (tenant, day) partition from disk.
     pub fn drop_partition(&self, tenant: &TenantId, day: Day) -> Result<(), IndexError> {
-        if let Some(p) = self.partitions.write().remove(&(tenant.clone(), day))
-            && let Some(w) = p.writer.lock().take()
-        {
-            let _ = w.wait_merging_threads();
+        if let Some(p) = self.partitions.write().remove(&(tenant.clone(), day)) {
+            self.writers.lock().retain(|x| !Arc::ptr_eq(x, &p));
+            p.pending.lock().clear();
+            p.close_writer();
         }
         if let Some(d) = self.days.write().get_mut(tenant) {
             d.remove(&day);
@@ -1050,6 +1176,183 @@ mod tests {
             .streams(&tenant("nobody"), &[], Timestamp::MIN, Timestamp::MAX)
             .unwrap();
         assert!(none.is_empty());
+    }
+
+    // ---- v1 fixture ---------------------------------------------------------
+
+    const FIXTURE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/index_v1");
+
+    /// The fixture's tenant, days and chunk references: two streams, one
+    /// chunk crossing midnight (referenced from both days).
+    fn fixture_chunks() -> Vec<(Labels, ChunkRef)> {
+        let api = Labels::parse(r#"{app="api", env="prod"}"#).unwrap();
+        let web = Labels::parse(r#"{app="web"}"#).unwrap();
+        let d = 19_675 * DAY; // 2023-11-14
+        let c = |l: &Labels, from: i64, through: i64, checksum: u32| ChunkRef {
+            stream: l.stream_id(),
+            from: Timestamp::from_secs(from),
+            through: Timestamp::from_secs(through),
+            checksum,
+            entries: 12,
+            raw_bytes: 3456,
+            size: 789,
+        };
+        vec![
+            (api.clone(), c(&api, d + 100, d + 200, 0xdead_beef)),
+            (
+                api.clone(),
+                c(&api, d + DAY - 60, d + DAY + 60, 0x0bad_cafe),
+            ),
+            (
+                web.clone(),
+                c(&web, d + DAY + 500, d + DAY + 600, 0x1234_5678),
+            ),
+        ]
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.path().is_dir() {
+                copy_dir(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    #[ignore = "writes tests/data/index_v1/; run once when creating the fixture"]
+    fn write_v1_fixture() {
+        let dir = Path::new(FIXTURE_DIR);
+        let _ = std::fs::remove_dir_all(dir);
+        let idx = LabelIndex::open(dir).unwrap();
+        let t = tenant("tenant-a");
+        for (l, c) in fixture_chunks() {
+            idx.add(&t, &l, &c).unwrap();
+        }
+        idx.commit().unwrap();
+        idx.close_idle_writers(Duration::ZERO);
+        drop(idx);
+        // tantivy's (empty) lock files are not part of the format.
+        for day in ["2023-11-14", "2023-11-15"] {
+            for lock in [".tantivy-writer.lock", ".tantivy-meta.lock"] {
+                let _ = std::fs::remove_file(dir.join("tenant-a").join(day).join(lock));
+            }
+        }
+    }
+
+    #[test]
+    fn reads_v1_fixture() {
+        let tmp = tempfile::tempdir().unwrap();
+        copy_dir(Path::new(FIXTURE_DIR), tmp.path());
+        let idx = LabelIndex::open(tmp.path()).unwrap();
+        let t = tenant("tenant-a");
+        assert_eq!(idx.tenants(), vec![t.clone()]);
+        assert_eq!(idx.days(&t), vec![Day(19_675), Day(19_676)]);
+        let meta =
+            std::fs::read_to_string(tmp.path().join("tenant-a/2023-11-14/meta.json")).unwrap();
+        assert!(meta.contains(INDEX_FORMAT), "{meta}");
+        let chunks = fixture_chunks();
+        let found = idx
+            .streams(&t, &[], Timestamp::MIN, Timestamp::MAX)
+            .unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].labels, chunks[0].0);
+        assert_eq!(found[0].id, chunks[0].0.stream_id());
+        assert_eq!(found[0].chunks, vec![chunks[0].1, chunks[1].1]);
+        assert_eq!(found[1].labels, chunks[2].0);
+        assert_eq!(found[1].chunks, vec![chunks[2].1]);
+        // Matchers and time ranges on the fixture.
+        let web = idx
+            .streams(
+                &t,
+                &[m("app", MatchOp::Re, "w.*")],
+                Timestamp::from_secs(19_676 * DAY),
+                Timestamp::MAX,
+            )
+            .unwrap();
+        assert_eq!(web.len(), 1);
+        assert_eq!(web[0].chunks, vec![chunks[2].1]);
+        let day2_api = idx
+            .streams(
+                &t,
+                &[m("env", MatchOp::Eq, "prod")],
+                Timestamp::from_secs(19_676 * DAY),
+                Timestamp::MAX,
+            )
+            .unwrap();
+        assert_eq!(
+            day2_api[0].chunks,
+            vec![chunks[1].1],
+            "the chunk across midnight"
+        );
+    }
+
+    #[test]
+    fn unknown_format_is_a_clear_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        copy_dir(Path::new(FIXTURE_DIR), tmp.path());
+        let meta_path = tmp.path().join("tenant-a/2023-11-14/meta.json");
+        let mut meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+        meta["payload"] = serde_json::Value::String("lokal-index-v9".into());
+        std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+        let idx = LabelIndex::open(tmp.path()).unwrap();
+        let err = idx
+            .streams(&tenant("tenant-a"), &[], Timestamp::MIN, Timestamp::MAX)
+            .unwrap_err();
+        assert!(matches!(err, IndexError::UnknownFormat { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("lokal-index-v9") && msg.contains(INDEX_FORMAT),
+            "{msg}"
+        );
+    }
+
+    /// Regression (issue 2 audit): a replay touching a year of days opened a
+    /// tantivy writer, with its threads and memory budget, per day.
+    #[test]
+    fn writers_stay_bounded_over_many_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = tenant("fake");
+        let s = Labels::parse(r#"{app="span"}"#).unwrap();
+        let base = 20_000 * DAY;
+        let chunks: Vec<ChunkRef> = (0..40)
+            .map(|d| chunk(&s, base + d * DAY, base + d * DAY + 60))
+            .collect();
+        {
+            let idx = LabelIndex::open(dir.path()).unwrap();
+            for c in &chunks {
+                idx.add(&t, &s, c).unwrap();
+            }
+            assert_eq!(idx.open_writers(), 0, "adds are buffered until commit");
+            assert_eq!(idx.commit().unwrap().len(), 40);
+            assert!(
+                idx.open_writers() <= MAX_OPEN_WRITERS,
+                "{}",
+                idx.open_writers()
+            );
+            let found = idx
+                .streams(&t, &[], Timestamp::MIN, Timestamp::MAX)
+                .unwrap();
+            assert_eq!(found[0].chunks, chunks);
+            // Removes are buffered too, and a remove after an add in the
+            // same commit wins.
+            idx.add(&t, &s, &chunks[0]).unwrap();
+            idx.remove(&t, &chunks[0]).unwrap();
+            idx.remove(&t, &chunks[39]).unwrap();
+            idx.commit().unwrap();
+            assert!(idx.open_writers() <= MAX_OPEN_WRITERS);
+            idx.close_idle_writers(Duration::ZERO);
+            assert_eq!(idx.open_writers(), 0);
+        }
+        let idx = LabelIndex::open(dir.path()).unwrap();
+        let found = idx
+            .streams(&t, &[], Timestamp::MIN, Timestamp::MAX)
+            .unwrap();
+        assert_eq!(found[0].chunks, chunks[1..39].to_vec());
     }
 
     #[test]

@@ -242,6 +242,16 @@ pub fn chunk_path(tenant: &TenantId, c: &ChunkRef) -> ObjectPath {
 }
 
 /// What WAL replay found: chunk references to re-add and chunks re-cut.
+/// What one replayed flush marker says is already stored: the stream's
+/// entries with an LSN in `(after, up_to]` and a timestamp in
+/// `[from, through]`.
+struct Covered {
+    after: Lsn,
+    up_to: Lsn,
+    from: Timestamp,
+    through: Timestamp,
+}
+
 struct ReplayOutcome {
     reindex: Vec<(TenantId, Labels, ChunkRef, Lsn)>,
     cut: Vec<Arc<PendingChunk>>,
@@ -382,10 +392,14 @@ impl Store {
     }
 
     fn replay(&self, replay: wal::Replay) -> Result<ReplayOutcome, StoreError> {
-        // Pass 1 over the records in memory: which intervals are flushed.
+        // Pass 1 over the records in memory: which entries are flushed. A
+        // marker covers the stream's entries with an LSN in its interval and
+        // a timestamp in its chunk's span (a chunk holds one day of a stream;
+        // markers written before chunks were cut per day cover every entry
+        // of their interval, all of which lie in the chunk's span too).
         type Key = (TenantId, String);
         let mut records = Vec::new();
-        let mut flushed: HashMap<Key, Vec<(Lsn, Lsn)>> = HashMap::new();
+        let mut flushed: HashMap<Key, Vec<Covered>> = HashMap::new();
         let mut reindex: Vec<(TenantId, Labels, ChunkRef, Lsn)> = Vec::new();
         for item in replay {
             let (lsn, record) = item?;
@@ -404,7 +418,12 @@ impl Store {
                     flushed
                         .entry((tenant.clone(), labels.to_string()))
                         .or_default()
-                        .push((after, *up_to));
+                        .push(Covered {
+                            after,
+                            up_to: *up_to,
+                            from: chunk_ref.from,
+                            through: chunk_ref.through,
+                        });
                     reindex.push((tenant, parsed, chunk_ref, lsn));
                 }
                 Record::Entries { .. } => records.push((lsn, record)),
@@ -416,7 +435,7 @@ impl Store {
             let Record::Entries {
                 tenant,
                 labels,
-                entries,
+                mut entries,
             } = record
             else {
                 continue;
@@ -424,32 +443,24 @@ impl Store {
             let tenant_id =
                 TenantId::new(&tenant).map_err(|e| StoreError::Replay(e.to_string()))?;
             let key = (tenant_id.clone(), labels.to_string());
-            if flushed
-                .get(&key)
-                .is_some_and(|iv| iv.iter().any(|(a, b)| *a < lsn && lsn <= *b))
-            {
+            if let Some(covers) = flushed.get(&key) {
+                let covers: Vec<&Covered> = covers
+                    .iter()
+                    .filter(|c| c.after < lsn && lsn <= c.up_to)
+                    .collect();
+                if !covers.is_empty() {
+                    entries.retain(|e| !covers.iter().any(|c| c.from <= e.ts && e.ts <= c.through));
+                }
+            }
+            if entries.is_empty() {
                 continue;
             }
             let parsed = Labels::parse(&labels).map_err(|e| StoreError::Replay(e.to_string()))?;
             let stream = self.head.get_or_create(&tenant_id, &parsed);
-            if let Some(iv) = flushed.get(&key)
-                && let Some(max) = iv.iter().map(|(_, b)| *b).max()
-            {
-                self.head.set_flushed_through(&stream, max);
-            }
             self.counters
                 .wal_replayed_entries
                 .fetch_add(entries.len() as u64, Ordering::Relaxed);
-            if let Some(p) = self.head.restore(&stream, &entries, lsn)? {
-                cut.push(p);
-            }
-        }
-        for ((tenant, labels), iv) in &flushed {
-            if let Some(stream) = self.head.get(tenant, labels)
-                && let Some(max) = iv.iter().map(|(_, b)| *b).max()
-            {
-                self.head.set_flushed_through(&stream, max);
-            }
+            cut.extend(self.head.restore(&stream, &entries, lsn)?);
         }
         Ok(ReplayOutcome { reindex, cut })
     }
@@ -546,7 +557,7 @@ impl Store {
         };
         match res {
             Ok(mut out) => {
-                if let Some(p) = out.cut.take() {
+                for p in std::mem::take(&mut out.cut) {
                     self.enqueue(p);
                 }
                 Ok(out)
@@ -602,8 +613,7 @@ impl Store {
         let now = Instant::now();
         for s in self.head.all_streams() {
             match self.head.cut_if_due(&s, now, force) {
-                Ok(Some(p)) => self.enqueue(p),
-                Ok(None) => {}
+                Ok(cut) => cut.into_iter().for_each(|p| self.enqueue(p)),
                 Err(e) => tracing::error!(stream = %s.key, error = %e, "cutting a chunk failed"),
             }
         }
@@ -760,7 +770,7 @@ impl Store {
                 sources.push(Source::Pending(p));
             }
             sources.extend(snap.sealed.into_iter().map(Source::Sealed));
-            sources.extend(snap.open.map(Source::Open));
+            sources.extend(snap.open.into_iter().map(Source::Open));
             if !sources.is_empty() {
                 out.insert(
                     snap.id,
@@ -827,7 +837,7 @@ impl Store {
         for s in self.head.tenant_streams(tenant) {
             if matchers.iter().all(|m| m.matches_labels(&s.labels)) {
                 let snap = self.head.snapshot(&s, start, end);
-                if snap.open.is_some() || !snap.sealed.is_empty() || !snap.pending.is_empty() {
+                if !snap.open.is_empty() || !snap.sealed.is_empty() || !snap.pending.is_empty() {
                     set.insert(s.id, s.labels.clone());
                 }
             }

@@ -278,6 +278,99 @@ async fn wal_segments_are_removed_once_flushed() {
     }
 }
 
+/// A batch spanning decades and entries interleaved across midnight: every
+/// chunk holds one UTC day, so a chunk touches one index partition, and
+/// replay after crashes at every stage (some chunks stored, some pending,
+/// some entries only in memory; WAL records holding entries of two days)
+/// restores every entry exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_never_span_a_day_and_replay_stays_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let midnight: i64 = 19_676 * 86_400; // 2023-11-15T00:00:00Z
+    let e = |s: i64, line: String| Entry::new(Timestamp::from_secs(s), line);
+    // The oldest first: the out-of-order window follows the newest entry.
+    let mut all = vec![
+        e(1_000_000_000, "from 2001".into()),
+        e(midnight - 365 * 86_400, "a year ago".into()),
+    ];
+    // Alternating sides of midnight, within the out-of-order window.
+    for i in 0..400_i64 {
+        let ts = if i % 2 == 0 {
+            midnight - 1800 + i
+        } else {
+            midnight + i
+        };
+        all.push(e(
+            ts,
+            format!("near midnight {i} {}", "y".repeat((i % 40) as usize)),
+        ));
+    }
+    let want: BTreeMap<String, Vec<(i64, String)>> = {
+        let (k, mut v) = as_expected("span", &all);
+        v.sort();
+        [(k, v)].into_iter().collect()
+    };
+    let in_one_day = |c: &ChunkRef| Day::of(c.from) == Day::of(c.through);
+    {
+        let store = Store::open(cfg(dir.path(), 1500), objects(dir.path()))
+            .await
+            .unwrap();
+        let bg = store.start(Duration::from_millis(50));
+        push_entries(&store, "span", all[..200].to_vec()).await;
+        assert!(store.flush_all(Duration::from_secs(30)).await);
+        let refs = chunk_refs(&store).await;
+        assert!(refs.len() >= 4, "{refs:?}");
+        assert!(refs.iter().all(in_one_day), "{refs:?}");
+        assert_eq!(
+            store.index().days(&tenant()).len(),
+            4,
+            "2001, a year ago, and both sides of midnight"
+        );
+        push_entries(&store, "span", all[200..300].to_vec()).await;
+        assert_eq!(
+            read_all(&store).await.values().next().map(Vec::len),
+            Some(300)
+        );
+        crash(store, bg).await;
+    }
+    {
+        // Cut but never stored: pending at the crash.
+        let store = Store::open(cfg(dir.path(), 1500), objects(dir.path()))
+            .await
+            .unwrap();
+        push_entries(&store, "span", all[300..].to_vec()).await;
+        assert_eq!(read_all(&store).await, want);
+        let s = store
+            .head()
+            .get(&tenant(), &labels("span").canonical())
+            .unwrap();
+        assert_eq!(
+            store.head().building_days(&s),
+            vec![
+                Day::of(Timestamp::from_secs(midnight - 1)),
+                Day::of(Timestamp::from_secs(midnight))
+            ]
+        );
+    }
+    let store = Store::open(cfg(dir.path(), 1500), objects(dir.path()))
+        .await
+        .unwrap();
+    assert_eq!(read_all(&store).await, want);
+    let bg = store.start(Duration::from_millis(50));
+    assert!(store.flush_all(Duration::from_secs(30)).await);
+    assert!(chunk_refs(&store).await.iter().all(in_one_day));
+    crash(store, bg).await;
+    let store = Store::open(cfg(dir.path(), 1500), objects(dir.path()))
+        .await
+        .unwrap();
+    assert_eq!(read_all(&store).await, want);
+    assert_eq!(
+        store.counters.wal_replayed_entries.load(Ordering::Relaxed),
+        0,
+        "everything was flushed"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // The storage suite: written once, run against every object store backend —
 // the local filesystem and a real S3 server (SeaweedFS).
