@@ -153,6 +153,9 @@ pub enum OverridesError {
 #[derive(Debug)]
 pub struct Overrides {
     defaults: Arc<Limits>,
+    /// Whether retention runs: per-tenant retention periods are then held to
+    /// the same 24h minimum as `limits_config`.
+    retention_enabled: bool,
     tenants: RwLock<HashMap<String, Arc<Limits>>>,
 }
 
@@ -167,8 +170,16 @@ impl Overrides {
     pub fn new(defaults: Limits) -> Self {
         Overrides {
             defaults: Arc::new(defaults),
+            retention_enabled: true,
             tenants: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Whether `compactor.retention_enabled` is set (true unless told): the
+    /// override file is then validated as the main config is.
+    pub fn with_retention_enabled(mut self, enabled: bool) -> Self {
+        self.retention_enabled = enabled;
+        self
     }
 
     pub fn defaults(&self) -> &Arc<Limits> {
@@ -185,7 +196,10 @@ impl Overrides {
     }
 
     /// Replaces every tenant override with those of a runtime config document.
-    /// Keys a tenant does not set keep the `limits_config` default.
+    /// Keys a tenant does not set keep the `limits_config` default. Each
+    /// tenant's merged limits pass the checks `limits_config` passes (the
+    /// 24h retention minimum, selectors, …); one failing tenant rejects the
+    /// whole document and the previous overrides stay in force.
     pub fn apply_runtime_yaml(&self, yaml: &str, path: &str) -> Result<usize, OverridesError> {
         let parse_err = |message: String| OverridesError::Parse {
             path: path.to_string(),
@@ -210,14 +224,12 @@ impl Overrides {
             }
             let limits: Limits = serde_yaml_ng::from_value(merged)
                 .map_err(|e| parse_err(format!("tenant {tenant}: {e}")))?;
-            for rule in &limits.retention_stream {
-                crate::model::parse_selector(&rule.selector).map_err(|e| {
-                    parse_err(format!(
-                        "tenant {tenant}: retention_stream selector {:?}: {e}",
-                        rule.selector
-                    ))
-                })?;
-            }
+            crate::config::raw::validate_limits(
+                &limits,
+                self.retention_enabled,
+                &format!("overrides.{tenant}"),
+            )
+            .map_err(|e| parse_err(e.to_string()))?;
             tenants.insert(tenant, Arc::new(limits));
         }
         let n = tenants.len();
@@ -292,6 +304,37 @@ mod tests {
         );
         assert_eq!(ok.unwrap(), 1);
         assert_eq!(o.get("t").retention_stream[0].priority, 2);
+    }
+
+    /// Regression (issue 5 audit): `overrides: {t1: {retention_period: 1h}}`
+    /// was accepted and expired t1's data older than an hour.
+    #[test]
+    fn override_retention_below_24h_is_refused_and_previous_kept() {
+        let o = Overrides::new(Limits::default());
+        o.apply_runtime_yaml("overrides:\n  t1:\n    retention_period: 48h\n", "rt.yaml")
+            .unwrap();
+        let err = o
+            .apply_runtime_yaml("overrides:\n  t1:\n    retention_period: 1h\n", "rt.yaml")
+            .unwrap_err();
+        assert!(err.to_string().contains("24h minimum"), "{err}");
+        assert!(err.to_string().contains("overrides.t1"), "{err}");
+        assert_eq!(
+            o.get("t1").retention_period,
+            ConfigDuration::secs(48 * 3600),
+            "the previous overrides stay in force"
+        );
+        let err = o.apply_runtime_yaml(
+            "overrides:\n  t1:\n    retention_stream:\n      - selector: '{app=\"x\"}'\n        period: 2h\n",
+            "rt.yaml",
+        );
+        assert!(err.is_err(), "retention_stream periods too: {err:?}");
+        // 0 (keep forever) is allowed, and with retention off nothing expires,
+        // so short periods are accepted as the main config accepts them.
+        o.apply_runtime_yaml("overrides:\n  t1:\n    retention_period: 0s\n", "rt.yaml")
+            .unwrap();
+        let off = Overrides::new(Limits::default()).with_retention_enabled(false);
+        off.apply_runtime_yaml("overrides:\n  t1:\n    retention_period: 1h\n", "rt.yaml")
+            .unwrap();
     }
 
     #[test]

@@ -111,7 +111,10 @@ pub fn compactor_settings(config: &Config) -> CompactorSettings {
 /// Runs lokal until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> Result<(), ServerError> {
     let config = Arc::new(config);
-    let overrides = Arc::new(Overrides::new(config.limits.clone()));
+    let overrides = Arc::new(
+        Overrides::new(config.limits.clone())
+            .with_retention_enabled(config.compactor.retention_enabled),
+    );
     if let Some(rt) = &config.runtime_config {
         overrides.load_runtime_file(&rt.file)?;
     }

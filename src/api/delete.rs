@@ -82,11 +82,18 @@ fn params(raw: Option<String>) -> Params {
 }
 
 fn check_enabled(st: &SharedState) -> Result<(), ApiError> {
-    if st.config.compactor.retention_enabled {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request("Retention is not enabled"))
+    if !st.config.compactor.retention_enabled {
+        return Err(ApiError::bad_request("Retention is not enabled"));
     }
+    if !st.store.manifest().is_loaded() {
+        // Requests live in the compactor state, not read yet while the
+        // object store has been unreachable since start-up.
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            crate::store::compactor::manifest::ManifestError::NotLoaded.to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// `POST` / `PUT`: records a delete request.
@@ -240,7 +247,8 @@ pub async fn list(
     Ok(json_response(StatusCode::OK, out.into_bytes()))
 }
 
-/// `DELETE`: cancels a request during its cancel period.
+/// `DELETE`: cancels a request during its cancel period (after it, only
+/// with `force=true`).
 pub async fn cancel(
     State(st): State<SharedState>,
     headers: HeaderMap,
@@ -254,7 +262,13 @@ pub async fn cancel(
     match st
         .store
         .manifest()
-        .cancel_delete_request(&tenant, id, force)
+        .cancel_delete_request(
+            &tenant,
+            id,
+            force,
+            st.config.compactor.delete_request_cancel_period,
+            Timestamp::now(),
+        )
         .await
     {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),

@@ -315,9 +315,8 @@ impl RawS3 {
             let scheme = if cfg.insecure { "http" } else { "https" };
             cfg.endpoint = format!("{scheme}://{}", cfg.endpoint);
         }
-        if cfg.region.is_empty() {
-            cfg.region = "us-east-1".to_string();
-        }
+        // An unset region stays unset: `AWS_REGION` / `AWS_DEFAULT_REGION`
+        // then apply, and object_store's default (us-east-1) after them.
         Ok(cfg)
     }
 }
@@ -438,14 +437,15 @@ impl RawConfig {
                 .and_then(|t| t.active_index_directory),
             "index",
         );
-        let chunk_cache_bytes = self
+        // Absent: 256 MB (lokal caches by default); `enabled: false`: none.
+        let chunk_cache_bytes = match self
             .chunk_store_config
             .chunk_cache_config
             .and_then(|c| c.embedded_cache)
-            .filter(|e| e.enabled.unwrap_or(true))
-            .and_then(|e| e.max_size_mb)
-            .unwrap_or(256)
-            * 1024
+        {
+            Some(e) if !e.enabled.unwrap_or(true) => 0,
+            e => e.and_then(|e| e.max_size_mb).unwrap_or(256),
+        } * 1024
             * 1024;
         // The OS page cache already caches a local chunk directory.
         let chunk_cache_bytes = match backend {
@@ -525,7 +525,7 @@ impl RawConfig {
                 .map_or(Duration::from_secs(86_400), |d| d.0),
         };
         let limits = self.limits_config;
-        validate_limits(&limits, compactor.retention_enabled)?;
+        validate_limits(&limits, compactor.retention_enabled, "limits_config")?;
 
         let runtime_config =
             self.runtime_config
@@ -578,34 +578,41 @@ impl RawConfig {
     }
 }
 
-fn validate_limits(l: &Limits, retention_enabled: bool) -> Result<(), ConfigError> {
+/// Checks one set of limits; `at` names where they come from in messages
+/// (`limits_config`, or a tenant of the runtime overrides file, whose merged
+/// limits get the same checks).
+pub(crate) fn validate_limits(
+    l: &Limits,
+    retention_enabled: bool,
+    at: &str,
+) -> Result<(), ConfigError> {
     if l.ingestion_rate_mb < 0.0 || l.ingestion_burst_size_mb < 0.0 {
-        return Err(invalid(
-            "limits_config ingestion rate and burst must not be negative",
-        ));
+        return Err(invalid(format!(
+            "{at} ingestion rate and burst must not be negative"
+        )));
     }
     if l.max_entries_limit_per_query == 0 {
-        return Err(invalid(
-            "limits_config.max_entries_limit_per_query must be positive",
-        ));
+        return Err(invalid(format!(
+            "{at}.max_entries_limit_per_query must be positive"
+        )));
     }
     let day = Duration::from_secs(86_400);
     if retention_enabled && !l.retention_period.is_zero() && l.retention_period.get() < day {
         return Err(invalid(format!(
-            "limits_config.retention_period {} is below the 24h minimum",
+            "{at}.retention_period {} is below the 24h minimum",
             l.retention_period
         )));
     }
     for r in &l.retention_stream {
         if let Err(e) = crate::model::parse_selector(&r.selector) {
             return Err(invalid(format!(
-                "retention_stream selector {:?}: {e}",
+                "{at}.retention_stream selector {:?}: {e}",
                 r.selector
             )));
         }
         if r.period.get() < day {
             return Err(invalid(format!(
-                "retention_stream {:?}: period {} is below the 24h minimum",
+                "{at}.retention_stream {:?}: period {} is below the 24h minimum",
                 r.selector, r.period
             )));
         }

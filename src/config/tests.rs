@@ -144,9 +144,99 @@ fn s3_from_loki_keys() {
     };
     assert_eq!(s3.endpoint, "http://127.0.0.1:9000");
     assert_eq!(s3.bucket, "logs");
-    assert_eq!(s3.region, "us-east-1");
+    assert_eq!(
+        s3.region, "",
+        "unset: AWS_REGION or object_store's default apply"
+    );
     assert!(!loaded.config.to_yaml().contains("secret_access_key: S"));
     assert!(format!("{s3:?}").contains("<redacted>"));
+}
+
+fn s3_of(loaded: &Loaded) -> &S3Config {
+    match &loaded.config.storage.backend {
+        ObjectBackend::S3(s3) => s3,
+        other => panic!("expected s3, got {other:?}"),
+    }
+}
+
+/// Regression (issue 5 audit): `us-east-1` was filled in when no region was
+/// configured, overriding the region the environment supplies.
+#[test]
+fn s3_region_is_left_unset_unless_configured() {
+    // storage_config.aws, no region; credentials from the environment.
+    let l = load("storage_config:\n  aws:\n    bucketnames: logs\n    endpoint: s3.example.com\n")
+        .unwrap();
+    let s3 = s3_of(&l);
+    assert_eq!(s3.region, "");
+    assert_eq!(s3.access_key_id, "", "left to AWS_ACCESS_KEY_ID");
+    assert_eq!(s3.endpoint, "https://s3.example.com");
+    // storage_config.aws with a region.
+    let l =
+        load("storage_config:\n  aws:\n    bucketnames: logs\n    region: eu-central-1\n").unwrap();
+    assert_eq!(s3_of(&l).region, "eu-central-1");
+    // common.storage.s3 with R2's region.
+    let l = load("common:\n  storage:\n    s3:\n      bucketnames: logs\n      region: auto\n      endpoint: acc.r2.cloudflarestorage.com\n").unwrap();
+    assert_eq!(s3_of(&l).region, "auto");
+    // Credentials through -config.expand-env.
+    let l = Config::load(Sources {
+        yaml: Some((
+            "test.yaml",
+            "common:\n  storage:\n    s3:\n      bucketnames: logs\n      access_key_id: ${KEY}\n      secret_access_key: ${SECRET}\n",
+        )),
+        expand_env: true,
+        env: HashMap::from([
+            ("KEY".to_string(), "AKIA1".to_string()),
+            ("SECRET".to_string(), "s3cr3t".to_string()),
+        ]),
+        ..Default::default()
+    })
+    .unwrap();
+    let s3 = s3_of(&l);
+    assert_eq!(
+        (s3.access_key_id.as_str(), s3.region.as_str()),
+        ("AKIA1", "")
+    );
+    assert_eq!(s3.secret_access_key, "s3cr3t");
+    // The s3:// URL form: a host without dots is a region; with one, an
+    // endpoint (and the region stays unset).
+    let l = load("storage_config:\n  aws:\n    s3: s3://K:S@eu-west-1/logs\n").unwrap();
+    let s3 = s3_of(&l);
+    assert_eq!(
+        (s3.region.as_str(), s3.bucket.as_str()),
+        ("eu-west-1", "logs")
+    );
+    assert_eq!(s3.access_key_id, "K");
+    let l = load("storage_config:\n  aws:\n    s3: s3://minio.local:9000/logs\n").unwrap();
+    let s3 = s3_of(&l);
+    assert_eq!(
+        (s3.region.as_str(), s3.endpoint.as_str()),
+        ("", "https://minio.local:9000")
+    );
+}
+
+/// Regression (issue 5 audit): `embedded_cache.enabled: false` fell back to
+/// the 256 MB default.
+#[test]
+fn disabled_embedded_cache_means_no_cache() {
+    let base = "common: {storage: {s3: {bucketnames: b, endpoint: 'http://x:1'}}}\n";
+    let c = load(&format!(
+        "{base}chunk_store_config: {{chunk_cache_config: {{embedded_cache: {{enabled: false, max_size_mb: 10}}}}}}\n"
+    ))
+    .unwrap()
+    .config;
+    assert_eq!(c.storage.chunk_cache_bytes, 0);
+    let c = load(&format!(
+        "{base}chunk_store_config: {{chunk_cache_config: {{embedded_cache: {{enabled: true}}}}}}\n"
+    ))
+    .unwrap()
+    .config;
+    assert_eq!(c.storage.chunk_cache_bytes, 256 << 20);
+    let c = load(base).unwrap().config;
+    assert_eq!(
+        c.storage.chunk_cache_bytes,
+        256 << 20,
+        "absent: the default"
+    );
 }
 
 #[test]

@@ -34,6 +34,16 @@
 //! ones) run under the exclusive side of the commit gate, so no flush's
 //! commit can publish half a swap.
 //!
+//! Start-up needs no object store: the WAL is replayed into the head from
+//! the local disk alone. What needs the bucket — loading the manifest,
+//! discovering the index snapshots, re-indexing replayed flush markers —
+//! is tried once in [`Store::open`] and, if the bucket is unreachable,
+//! retried in the background by [`Store::start`]. Until it succeeds
+//! ([`Store::is_remote_ready`]) pushes are accepted and served from the
+//! head, flush workers hold their chunks, the compactor does not run and
+//! the manifest refuses writes; nothing written locally can then overwrite
+//! a newer copy in the bucket.
+//!
 //! Pushes are refused (retryably) once the head holds more than
 //! `max_head_memory` bytes, which bounds memory while the object store is
 //! slow or down; entries already acknowledged stay in the WAL and the head
@@ -94,6 +104,10 @@ pub enum StoreError {
     #[error("storage task failed: {0}")]
     Task(String),
     #[error(
+        "the object store has been unreachable since start-up; the index and the compactor state are not loaded yet, retry later"
+    )]
+    RemoteNotReady,
+    #[error(
         "ingester head memory limit exceeded: {bytes} bytes of log data wait in memory, the limit (ingester.max_head_memory) is {limit}; chunks are not being stored as fast as they arrive (is the object store reachable?), retry later"
     )]
     HeadFull { bytes: u64, limit: u64 },
@@ -106,7 +120,8 @@ impl StoreError {
             self,
             StoreError::Object(_)
                 | StoreError::Snapshot(SnapshotError::Object(_))
-                | StoreError::Manifest(ManifestError::Object(_))
+                | StoreError::Manifest(ManifestError::Object(_) | ManifestError::NotLoaded)
+                | StoreError::RemoteNotReady
                 | StoreError::HeadFull { .. }
         )
     }
@@ -170,6 +185,10 @@ pub struct Store {
     pub compactor_counters: CompactorCounters,
     /// Live tail subscribers, fed by [`Store::append`].
     tail: Arc<tail::TailFeed>,
+    /// Whether the start-up work that needs the object store is done (see
+    /// the module docs), and the replayed flush markers waiting for it.
+    remote_ready: tokio::sync::watch::Sender<bool>,
+    deferred_reindex: tokio::sync::Mutex<Option<Vec<Reindex>>>,
     cfg: StoreConfig,
 }
 
@@ -241,6 +260,9 @@ pub fn chunk_path(tenant: &TenantId, c: &ChunkRef) -> ObjectPath {
     ObjectPath::from(format!("{}/chunks/{}", tenant, c.id()))
 }
 
+/// A chunk reference of a replayed flush marker, to re-add to the index.
+type Reindex = (TenantId, Labels, ChunkRef, Lsn);
+
 /// What WAL replay found: chunk references to re-add and chunks re-cut.
 /// What one replayed flush marker says is already stored: the stream's
 /// entries with an LSN in `(after, up_to]` and a timestamp in
@@ -253,17 +275,19 @@ struct Covered {
 }
 
 struct ReplayOutcome {
-    reindex: Vec<(TenantId, Labels, ChunkRef, Lsn)>,
+    reindex: Vec<Reindex>,
     cut: Vec<Arc<PendingChunk>>,
 }
 
 impl Store {
-    /// Opens storage: loads the compactor manifest, discovers the index
-    /// snapshots in the object store, replays the WAL and finishes any
-    /// index swap the compactor was doing at a crash. Call [`Store::start`]
-    /// afterwards to run the background flush machinery.
+    /// Opens storage: replays the WAL into the head, then (see
+    /// [`Store::connect_remote`]) loads the compactor manifest, discovers
+    /// the index snapshots in the object store and finishes any index swap
+    /// the compactor was doing at a crash. An unreachable object store does
+    /// not fail the open: that second part is retried by [`Store::start`].
+    /// Call [`Store::start`] afterwards to run the background machinery.
     pub async fn open(cfg: StoreConfig, objects: ObjectStorage) -> Result<Arc<Store>, StoreError> {
-        let manifest = ManifestStore::load(objects.clone()).await?;
+        let manifest = ManifestStore::unloaded(objects.clone());
         let c = cfg.clone();
         let (index, wal, replay) = tokio::task::spawn_blocking(move || {
             let index = Arc::new(LabelIndex::open(&c.index_dir)?);
@@ -278,7 +302,6 @@ impl Store {
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
         let snapshots = IndexSnapshots::new(objects.clone(), index.clone());
-        snapshots.discover().await?;
         let (flush_tx, flush_rx) = mpsc::unbounded_channel();
         let store = Arc::new(Store {
             head: Head::new(cfg.head.clone()),
@@ -301,17 +324,56 @@ impl Store {
             counters: StoreCounters::default(),
             compactor_counters: CompactorCounters::default(),
             tail: tail::TailFeed::new(),
+            remote_ready: tokio::sync::watch::Sender::new(false),
+            deferred_reindex: tokio::sync::Mutex::new(None),
             cfg,
         });
         let s2 = store.clone();
         let outcome = tokio::task::spawn_blocking(move || s2.replay(replay))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))??;
-        store.reindex_after_replay(outcome.reindex).await?;
+        *store.deferred_reindex.lock().await = Some(outcome.reindex);
         for p in outcome.cut {
             store.enqueue(p);
         }
+        match store.connect_remote().await {
+            Ok(()) => {}
+            Err(e) if e.is_retryable() => tracing::warn!(
+                error = %e,
+                "object store unreachable at start-up: accepting pushes into the WAL and the head; chunks are stored once it is back"
+            ),
+            Err(e) => return Err(e),
+        }
         Ok(store)
+    }
+
+    /// The start-up work that needs the object store: loads the manifest,
+    /// discovers the index snapshots and re-indexes the flush markers
+    /// replayed from the WAL. Idempotent; a failed attempt can be retried.
+    pub async fn connect_remote(&self) -> Result<(), StoreError> {
+        let mut deferred = self.deferred_reindex.lock().await;
+        if self.is_remote_ready() {
+            return Ok(());
+        }
+        self.manifest.fetch().await?;
+        self.snapshots.discover().await?;
+        let reindex = deferred.clone().unwrap_or_default();
+        self.reindex_after_replay(reindex).await?;
+        *deferred = None;
+        self.remote_ready.send_replace(true);
+        Ok(())
+    }
+
+    /// Whether [`Store::connect_remote`] has succeeded.
+    pub fn is_remote_ready(&self) -> bool {
+        *self.remote_ready.borrow()
+    }
+
+    /// Waits until [`Store::connect_remote`] has succeeded.
+    async fn wait_remote_ready(&self) {
+        let mut rx = self.remote_ready.subscribe();
+        // The sender lives in `self`, so the wait ends only by readiness.
+        let _ = rx.wait_for(|ready| *ready).await;
     }
 
     /// Re-adds the chunk references of replayed flush markers (except those
@@ -583,6 +645,25 @@ impl Store {
         flush_check_period: Duration,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let mut handles = Vec::new();
+        if !self.is_remote_ready() {
+            let store = self.clone();
+            handles.push(tokio::spawn(async move {
+                let mut delay = Duration::from_secs(1);
+                loop {
+                    tokio::time::sleep(delay).await;
+                    match store.connect_remote().await {
+                        Ok(()) => {
+                            tracing::info!("object store reachable: index and compactor state loaded, flushing resumes");
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, retry_in = ?delay, "object store still unreachable");
+                            delay = (delay * 2).min(Duration::from_secs(10));
+                        }
+                    }
+                }
+            }));
+        }
         let rx = self.flush_rx.lock().take();
         if let Some(rx) = rx {
             let rx = Arc::new(tokio::sync::Mutex::new(rx));
@@ -590,6 +671,7 @@ impl Store {
                 let (store, rx) = (self.clone(), rx.clone());
                 handles.push(tokio::spawn(async move {
                     loop {
+                        store.wait_remote_ready().await;
                         let next = rx.lock().await.recv().await;
                         let Some(p) = next else { break };
                         store.flush_chunk(p).await;

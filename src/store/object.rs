@@ -62,6 +62,52 @@ pub struct ObjectStorage {
     pub(crate) fail_puts: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// Applies lokal's S3 settings over a builder (`from_env` in production,
+/// so `AWS_*` variables fill what the config leaves unset: the region,
+/// credentials). Only settings the config gives are applied.
+fn s3_builder(
+    b: object_store::aws::AmazonS3Builder,
+    c: &S3Config,
+) -> object_store::aws::AmazonS3Builder {
+    use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+    let mut b = b
+        .with_bucket_name(&c.bucket)
+        .with_retry(RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(15),
+                base: 2.0,
+            },
+            max_retries: 10,
+            retry_timeout: Duration::from_secs(180),
+        })
+        .with_client_options(
+            ClientOptions::new()
+                .with_timeout(Duration::from_secs(60))
+                .with_allow_http(true),
+        );
+    if !c.region.is_empty() {
+        b = b.with_region(&c.region);
+    }
+    if !c.endpoint.is_empty() {
+        b = b
+            .with_endpoint(&c.endpoint)
+            .with_virtual_hosted_style_request(!c.force_path_style);
+        if c.endpoint.starts_with("http://") {
+            b = b.with_allow_http(true);
+        }
+    }
+    if !c.access_key_id.is_empty() {
+        b = b
+            .with_access_key_id(&c.access_key_id)
+            .with_secret_access_key(&c.secret_access_key);
+    }
+    if !c.session_token.is_empty() {
+        b = b.with_token(&c.session_token);
+    }
+    b
+}
+
 impl std::fmt::Debug for ObjectStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ObjectStorage({}: {})", self.kind, self.store)
@@ -97,41 +143,7 @@ impl ObjectStorage {
     }
 
     fn s3(c: &S3Config) -> Result<Self, ObjectError> {
-        use object_store::aws::AmazonS3Builder;
-        use object_store::{BackoffConfig, ClientOptions, RetryConfig};
-        let mut b = AmazonS3Builder::from_env()
-            .with_bucket_name(&c.bucket)
-            .with_region(&c.region)
-            .with_retry(RetryConfig {
-                backoff: BackoffConfig {
-                    init_backoff: Duration::from_millis(100),
-                    max_backoff: Duration::from_secs(15),
-                    base: 2.0,
-                },
-                max_retries: 10,
-                retry_timeout: Duration::from_secs(180),
-            })
-            .with_client_options(
-                ClientOptions::new()
-                    .with_timeout(Duration::from_secs(60))
-                    .with_allow_http(true),
-            );
-        if !c.endpoint.is_empty() {
-            b = b
-                .with_endpoint(&c.endpoint)
-                .with_virtual_hosted_style_request(!c.force_path_style);
-            if c.endpoint.starts_with("http://") {
-                b = b.with_allow_http(true);
-            }
-        }
-        if !c.access_key_id.is_empty() {
-            b = b
-                .with_access_key_id(&c.access_key_id)
-                .with_secret_access_key(&c.secret_access_key);
-        }
-        if !c.session_token.is_empty() {
-            b = b.with_token(&c.session_token);
-        }
+        let b = s3_builder(object_store::aws::AmazonS3Builder::from_env(), c);
         let s3 = b.build().map_err(|source| ObjectError::Store {
             backend: "s3",
             source,
@@ -298,6 +310,53 @@ fn sync_file_and_dir(file: &std::path::Path) -> Result<(), (String, std::io::Err
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (issue 5 audit): a region lokal was not given must not
+    /// override the one the environment supplies (`from_env`).
+    #[test]
+    fn s3_region_comes_from_the_environment_unless_configured() {
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+        let from_env = || {
+            // What `from_env` does with AWS_REGION / AWS_ACCESS_KEY_ID set.
+            AmazonS3Builder::new()
+                .with_config(AmazonS3ConfigKey::Region, "eu-west-3")
+                .with_config(AmazonS3ConfigKey::AccessKeyId, "ENVKEY")
+        };
+        let mut c = S3Config {
+            endpoint: String::new(),
+            bucket: "logs".into(),
+            region: String::new(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            session_token: String::new(),
+            force_path_style: false,
+            insecure: false,
+        };
+        let b = s3_builder(from_env(), &c);
+        assert_eq!(
+            b.get_config_value(&AmazonS3ConfigKey::Region).as_deref(),
+            Some("eu-west-3")
+        );
+        assert_eq!(
+            b.get_config_value(&AmazonS3ConfigKey::AccessKeyId)
+                .as_deref(),
+            Some("ENVKEY"),
+            "env credentials are kept when the config has none"
+        );
+        c.region = "auto".into();
+        c.access_key_id = "CFGKEY".into();
+        c.secret_access_key = "secret".into();
+        let b = s3_builder(from_env(), &c);
+        assert_eq!(
+            b.get_config_value(&AmazonS3ConfigKey::Region).as_deref(),
+            Some("auto")
+        );
+        assert_eq!(
+            b.get_config_value(&AmazonS3ConfigKey::AccessKeyId)
+                .as_deref(),
+            Some("CFGKEY")
+        );
+    }
 
     async fn exercise(s: &ObjectStorage) {
         let p = Path::from("fake/chunks/00ab/0001-0002-deadbeef");

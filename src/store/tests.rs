@@ -709,9 +709,15 @@ async fn delete_requests_remove_and_rewrite(backend: Backend) {
         )
         .await
         .unwrap();
-    m.cancel_delete_request(&tenant(), &cancelled, false)
-        .await
-        .unwrap();
+    m.cancel_delete_request(
+        &tenant(),
+        &cancelled,
+        false,
+        Duration::from_secs(DAY_SECS as u64),
+        now,
+    )
+    .await
+    .unwrap();
     let c = compactor(&store, &clock, 0, false);
     // Within the cancel period nothing happens.
     let report = c.run_once().await.unwrap();
@@ -789,6 +795,59 @@ async fn small_chunks_are_merged(backend: Backend) {
     clock.advance(Duration::from_secs(7201));
     c.run_once().await.unwrap();
     assert_eq!(keys(&objects, "fake/chunks").await.len(), 1);
+    for h in bg {
+        h.abort();
+    }
+}
+
+/// Index compaction: a past day written by several flushes has several
+/// index segments; a compactor run merges them into one, queries answer
+/// the same, and the old segment files leave the object store.
+async fn past_day_index_segments_are_merged(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = storage(backend, dir.path(), "index-merge");
+    // A large target size: the chunks are not small enough to merge, so
+    // only the index is compacted.
+    let store = Store::open(cfg(dir.path(), 1 << 20), objects.clone())
+        .await
+        .unwrap();
+    let bg = store.start(Duration::from_millis(50));
+    let mut want = BTreeMap::new();
+    for (round, app) in ["a", "b", "c", "d"].iter().enumerate() {
+        let e = spread(app, BASE + round as i64 * 1000, 30, 1);
+        push_entries(&store, app, e.clone()).await;
+        want.extend([as_expected(app, &e)]);
+        assert!(store.flush_all(Duration::from_secs(60)).await);
+    }
+    let day = Day::of(Timestamp::from_secs(BASE));
+    let segments = store.index().segment_count(&tenant(), day).unwrap();
+    assert!(segments > 1, "{segments} segment(s): nothing to merge");
+    let prefix = format!("fake/index/{}", day.name());
+    let before: HashSet<String> = keys(&objects, &prefix).await.into_iter().collect();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_secs(BASE + 2 * DAY_SECS)));
+    let report = compactor(&store, &clock, 0, false)
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(report.index_merges, 1, "{report:?}");
+    assert_eq!(report.merged_away, 0, "{report:?}");
+    assert_eq!(store.index().segment_count(&tenant(), day).unwrap(), 1);
+    assert_eq!(read_all(&store).await, want);
+    let after: HashSet<String> = keys(&objects, &prefix).await.into_iter().collect();
+    let kept: Vec<&String> = before
+        .intersection(&after)
+        .filter(|k| !k.ends_with("meta.json") && !k.ends_with(".managed.json"))
+        .collect();
+    assert!(
+        kept.is_empty(),
+        "old index files still in the bucket: {kept:?}\nafter: {after:?}"
+    );
+    // A fresh node reads the merged partition.
+    let dir2 = tempfile::tempdir().unwrap();
+    let fresh = Store::open(cfg(dir2.path(), 1 << 20), objects.clone())
+        .await
+        .unwrap();
+    assert_eq!(read_all(&fresh).await, want);
     for h in bg {
         h.abort();
     }
@@ -932,6 +991,7 @@ storage_suite!(
     retention_hides_at_once_and_deletes_after_the_delay,
     delete_requests_remove_and_rewrite,
     small_chunks_are_merged,
+    past_day_index_segments_are_merged,
     compactor_changes_survive_a_crash_before_the_wal_forgets,
     failing_bucket_keeps_entries_and_bounds_memory,
 );

@@ -193,11 +193,19 @@ impl ManifestStore {
     /// Cancels a request that is not processed yet (Loki's
     /// `CancelDeleteRequestHandler`): with `force`, the unprocessed shards
     /// of a partly processed one.
+    ///
+    /// Once `cancel_period` has passed since the request was made, a
+    /// compactor run may already be applying it, so the cancel is refused
+    /// as in process unless `force` is set; a forced cancel during a run
+    /// makes that run abort before its index swap (the compactor re-checks
+    /// its requests in the same manifest update that commits the run).
     pub async fn cancel_delete_request(
         &self,
         tenant: &TenantId,
         id: &str,
         force: bool,
+        cancel_period: Duration,
+        now: Timestamp,
     ) -> Result<(), CancelError> {
         self.update(|m| {
             let Some(pos) = m
@@ -210,6 +218,10 @@ impl ManifestStore {
             let r = &mut m.delete_requests[pos];
             let unprocessed = r.shards.iter().filter(|s| !s.processed).count();
             if unprocessed == 0 {
+                return Err(CancelError::AlreadyProcessed);
+            }
+            let period_ms = i64::try_from(cancel_period.as_millis()).unwrap_or(i64::MAX);
+            if !force && r.created_at_ms.saturating_add(period_ms) <= now.millis() {
                 return Err(CancelError::AlreadyProcessed);
             }
             if unprocessed != r.shards.len() && !force {
@@ -282,6 +294,7 @@ mod tests {
         let t = TenantId::new("t").unwrap();
         let other = TenantId::new("u").unwrap();
         let now = Timestamp::from_secs(1_700_000_000);
+        let day = Duration::from_secs(86_400);
         let a = store
             .add_delete_request(&t, r#"{a="b"}"#, &[(0, 1000)], now)
             .await
@@ -295,10 +308,15 @@ mod tests {
         assert_eq!(store.delete_requests(&t).len(), 2);
         assert!(store.delete_requests(&other).is_empty());
         assert!(matches!(
-            store.cancel_delete_request(&other, &a, false).await,
+            store
+                .cancel_delete_request(&other, &a, false, day, now)
+                .await,
             Err(CancelError::NotFound)
         ));
-        store.cancel_delete_request(&t, &a, false).await.unwrap();
+        store
+            .cancel_delete_request(&t, &a, false, day, now)
+            .await
+            .unwrap();
         assert_eq!(store.delete_requests(&t).len(), 1);
         store
             .update(|m| {
@@ -308,14 +326,59 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(
-            store.cancel_delete_request(&t, &b, false).await,
+            store.cancel_delete_request(&t, &b, false, day, now).await,
             Err(CancelError::PartiallyProcessed)
         ));
-        store.cancel_delete_request(&t, &b, true).await.unwrap();
+        store
+            .cancel_delete_request(&t, &b, true, day, now)
+            .await
+            .unwrap();
         assert_eq!(store.delete_requests(&t)[0].status(), "processed");
         assert!(matches!(
-            store.cancel_delete_request(&t, &b, true).await,
+            store.cancel_delete_request(&t, &b, true, day, now).await,
             Err(CancelError::AlreadyProcessed)
         ));
+    }
+
+    /// Regression (issue 5 audit): a cancel after the cancel period was
+    /// accepted (204) although a compactor run could already be deleting
+    /// the lines.
+    #[tokio::test]
+    async fn cancel_after_the_cancel_period_needs_force() {
+        let store = ManifestStore::load(ObjectStorage::in_memory())
+            .await
+            .unwrap();
+        let t = TenantId::new("t").unwrap();
+        let created = Timestamp::from_secs(1_700_000_000);
+        let period = Duration::from_secs(600);
+        let id = store
+            .add_delete_request(&t, r#"{a="b"}"#, &[(0, 1000)], created)
+            .await
+            .unwrap();
+        let late = Timestamp::from_secs(1_700_000_600);
+        let err = store
+            .cancel_delete_request(&t, &id, false, period, late)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CancelError::AlreadyProcessed), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "deletion of request which is in process or already processed is not allowed"
+        );
+        assert_eq!(store.delete_requests(&t).len(), 1, "still there");
+        // One second earlier it could be cancelled; with force it still can.
+        store
+            .cancel_delete_request(&t, &id, true, period, late)
+            .await
+            .unwrap();
+        assert!(store.delete_requests(&t).is_empty());
+        let id = store
+            .add_delete_request(&t, r#"{a="b"}"#, &[(0, 1000)], created)
+            .await
+            .unwrap();
+        store
+            .cancel_delete_request(&t, &id, false, period, Timestamp::from_secs(1_700_000_599))
+            .await
+            .unwrap();
     }
 }

@@ -63,6 +63,10 @@ pub enum ManifestError {
     ChecksumMismatch { got: u32, expected: u32 },
     #[error("compactor manifest: {0}")]
     Json(String),
+    #[error(
+        "compactor state not loaded yet: the object store has been unreachable since start-up; retry later"
+    )]
+    NotLoaded,
     #[error(transparent)]
     Object(#[from] ObjectError),
 }
@@ -205,9 +209,15 @@ impl Manifest {
 }
 
 /// The manifest, loaded, with serialized read-modify-write updates.
+///
+/// It may start unloaded ([`ManifestStore::unloaded`]) when the object
+/// store is unreachable at start-up: it then reads as empty and refuses
+/// updates ([`ManifestError::NotLoaded`]) until [`ManifestStore::fetch`]
+/// succeeds, so nothing written meanwhile can overwrite the bucket's copy.
 pub struct ManifestStore {
     objects: ObjectStorage,
     current: RwLock<Arc<Manifest>>,
+    loaded: std::sync::atomic::AtomicBool,
     /// Serializes writers across the object store put (an async mutex:
     /// waiting writers yield, readers never wait for it).
     writer: tokio::sync::Mutex<()>,
@@ -222,16 +232,43 @@ impl std::fmt::Debug for ManifestStore {
 impl ManifestStore {
     /// Loads the manifest (an absent one is empty).
     pub async fn load(objects: ObjectStorage) -> Result<Self, ManifestError> {
-        let manifest = match objects.get(&manifest_path()).await {
+        let store = Self::unloaded(objects);
+        store.fetch().await?;
+        Ok(store)
+    }
+
+    /// A manifest not read yet: empty, refusing updates until
+    /// [`ManifestStore::fetch`] succeeds.
+    pub fn unloaded(objects: ObjectStorage) -> Self {
+        ManifestStore {
+            objects,
+            current: RwLock::new(Arc::new(Manifest::default())),
+            loaded: std::sync::atomic::AtomicBool::new(false),
+            writer: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Reads the manifest from the object store (an absent one is empty)
+    /// unless it is loaded already.
+    pub async fn fetch(&self) -> Result<(), ManifestError> {
+        let _writing = self.writer.lock().await;
+        if self.is_loaded() {
+            return Ok(());
+        }
+        let manifest = match self.objects.get(&manifest_path()).await {
             Ok(bytes) => Manifest::decode(&bytes)?,
             Err(ObjectError::NotFound { .. }) => Manifest::default(),
             Err(e) => return Err(e.into()),
         };
-        Ok(ManifestStore {
-            objects,
-            current: RwLock::new(Arc::new(manifest)),
-            writer: tokio::sync::Mutex::new(()),
-        })
+        *self.current.write() = Arc::new(manifest);
+        self.loaded
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether the manifest was read from the object store.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The current state.
@@ -249,6 +286,9 @@ impl ManifestStore {
         E: From<ManifestError>,
     {
         let _writing = self.writer.lock().await;
+        if !self.is_loaded() {
+            return Err(ManifestError::NotLoaded.into());
+        }
         let mut next = (*self.snapshot()).clone();
         let out = change(&mut next)?;
         if next != *self.snapshot() {

@@ -70,7 +70,8 @@ pub struct CompactorCounters {
     pub partitions_dropped: AtomicU64,
     pub index_merges: AtomicU64,
     pub delete_requests_processed: AtomicU64,
-    /// Seconds the oldest retained entry is past its period (0: on time).
+    /// The retention backlog found by the last run, in seconds (see
+    /// [`plan::Plan::retention_lag`]; 0: on time). Set by failed and dry runs too.
     pub retention_lag_seconds: AtomicI64,
     /// Unix seconds of the last successful run.
     pub last_success_unix_seconds: AtomicI64,
@@ -82,6 +83,10 @@ pub enum CompactorError {
     Store(#[from] StoreError),
     #[error("compactor task failed: {0}")]
     Task(String),
+    #[error(
+        "delete request {0} was cancelled (forced) during the run; run abandoned before changing the index, retried at the next interval"
+    )]
+    DeleteCancelled(String),
 }
 
 impl From<ManifestError> for CompactorError {
@@ -194,10 +199,7 @@ impl Compactor {
         let res = self.run_inner().await;
         counters.runs.fetch_add(1, Ordering::Relaxed);
         match &res {
-            Ok(r) => {
-                counters
-                    .retention_lag_seconds
-                    .store(r.retention_lag.as_secs() as i64, Ordering::Relaxed);
+            Ok(_) => {
                 counters
                     .last_success_unix_seconds
                     .store(Timestamp::now().secs(), Ordering::Relaxed);
@@ -287,6 +289,9 @@ impl Compactor {
     async fn run_inner(&self) -> Result<RunReport, CompactorError> {
         let now = self.clock.now();
         let store = &self.store;
+        if !store.is_remote_ready() {
+            return Err(StoreError::RemoteNotReady.into());
+        }
         let (ready, queries) = self.ready_deletes(now);
         let tenants = self.tenant_states().await?;
         let manifest = store.manifest.snapshot();
@@ -314,6 +319,12 @@ impl Compactor {
                 max_merges: self.settings.max_merges,
             },
         });
+        // The backlog as found, before the plan is carried out: published
+        // now so that a run failing below (and a dry run) still shows it.
+        store
+            .compactor_counters
+            .retention_lag_seconds
+            .store(the_plan.retention_lag.as_secs() as i64, Ordering::Relaxed);
         let mut report = RunReport {
             dry_run: self.settings.dry_run,
             retention_lag: the_plan.retention_lag,
@@ -436,15 +447,41 @@ impl Compactor {
             });
         }
 
-        // 2. The manifest, before the index changes it describes.
+        // 2. The manifest, before the index changes it describes. The delete
+        // shards this run applies are re-checked in the same update: a
+        // forced cancel since the plan abandons the run (its new chunks are
+        // not in the index; they are removed below).
+        let mut used_shards: Vec<usize> = processed.clone();
+        for a in &the_plan.actions {
+            match a {
+                Action::Delete { by, .. } => used_shards.push(*by),
+                Action::Rewrite { by, .. } => used_shards.extend(by.iter().copied()),
+                _ => {}
+            }
+        }
         let done_shards: HashSet<(String, usize)> = processed
             .iter()
             .map(|&i| (ready[i].request_id.clone(), ready[i].shard))
             .collect();
         let mut finished_requests = 0usize;
-        store
+        let written = store
             .manifest
             .update(|m| {
+                for &i in &used_shards {
+                    let rd = &ready[i];
+                    let still_there = m.delete_requests.iter().any(|r| {
+                        r.request_id == rd.request_id
+                            && r.tenant == rd.tenant.as_str()
+                            && r.shards.get(rd.shard).is_some_and(|s| {
+                                !s.processed
+                                    && s.start_ms == rd.start.millis()
+                                    && s.end_ms == rd.end.millis()
+                            })
+                    });
+                    if !still_there {
+                        return Err(CompactorError::DeleteCancelled(rd.request_id.clone()));
+                    }
+                }
                 let known: HashSet<(String, ChunkRecord)> = m
                     .pending_deletions
                     .iter()
@@ -489,9 +526,21 @@ impl Compactor {
                         tracing::info!(request_id = %req.request_id, tenant = %req.tenant, "delete request processed");
                     }
                 }
-                Ok::<_, ManifestError>(())
+                Ok::<_, CompactorError>(())
             })
-            .await?;
+            .await;
+        if let Err(e) = written {
+            if matches!(e, CompactorError::DeleteCancelled(_)) {
+                for (tenant, _, add, _) in &swaps {
+                    for c in add {
+                        if let Err(err) = store.objects.delete(&chunk_path(tenant, c)).await {
+                            tracing::warn!(error = %err, "removing an unused rewritten chunk failed");
+                        }
+                    }
+                }
+            }
+            return Err(e);
+        }
         report.requests_processed = finished_requests;
 
         // 3. The index swap, in one commit.

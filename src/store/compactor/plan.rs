@@ -129,8 +129,11 @@ pub enum Action {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     pub actions: Vec<Action>,
-    /// How far the oldest retained entry is past its stream's period, once
-    /// the plan is carried out (0 when retention keeps up).
+    /// The retention backlog this plan found, before carrying it out: the
+    /// largest of `now - through - period` over indexed chunks past
+    /// retention and of `now - due` over waiting object deletions that are
+    /// overdue (0: nothing is late). A run that keeps up sees at most about
+    /// one compaction interval; a lag that grows means the work is not done.
     pub retention_lag: Duration,
 }
 
@@ -167,6 +170,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             let mut mergeable: Vec<ChunkRef> = Vec::new();
             for c in &stream.chunks {
                 if s.retention_enabled && older_than(now, c.through, period) {
+                    lag = lag.max(now.nanos_since(c.through).saturating_sub(nanos(period)));
                     out.actions.push(Action::Expire {
                         tenant: t.tenant.clone(),
                         labels: stream.labels.clone(),
@@ -174,9 +178,6 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                         due,
                     });
                     continue;
-                }
-                if s.retention_enabled && !period.is_zero() {
-                    lag = lag.max(now.nanos_since(c.from) - nanos(period));
                 }
                 let touching: Vec<&(DeleteIndex, &ReadyDelete)> = applicable
                     .iter()
@@ -247,6 +248,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     }
     for w in input.waiting {
         if w.due <= now {
+            lag = lag.max(now.nanos_since(w.due));
             out.actions.push(Action::DeleteObject {
                 tenant: w.tenant.clone(),
                 chunk: w.chunk,
@@ -641,12 +643,52 @@ mod tests {
                 chunk: c
             }]
         );
-        // A retained chunk whose start is older than its period: lag is
-        // the excess (retention expires by a chunk's end).
+        // On time: the due deletion is not overdue yet.
+        assert_eq!(p.retention_lag, Duration::ZERO);
+        // Overdue deletions are a backlog: 300 s past the first's due time.
+        let p = run(BASE + 350, &[], &[], &w, true);
+        assert_eq!(p.retention_lag, Duration::from_secs(300));
+        // A retained chunk whose start is older than its period is not late
+        // (retention expires by a chunk's end).
         let t = tenant("t", policy(1, &[]), vec![(a.clone(), vec![c])]);
         let p = run(BASE + DAY + 60, std::slice::from_ref(&t), &[], &[], true);
         assert!(expired(&p).is_empty());
-        assert_eq!(p.retention_lag, Duration::from_secs(60));
+        assert_eq!(p.retention_lag, Duration::ZERO);
+        // Chunks still indexed past their period are the backlog, measured
+        // before the plan expires them: the worst is 1000 s late.
+        let old = chunk(&a, BASE, BASE + 10, 5000);
+        let newer = chunk(&a, BASE + 500, BASE + 510, 5000);
+        let t = tenant("t", policy(1, &[]), vec![(a.clone(), vec![old, newer])]);
+        let p = run(
+            BASE + 10 + DAY + 1000,
+            std::slice::from_ref(&t),
+            &[],
+            &w,
+            true,
+        );
+        assert_eq!(expired(&p), vec![old, newer]);
+        assert_eq!(
+            p.retention_lag,
+            Duration::from_secs(DAY as u64 + 960),
+            "the deletion due at BASE+50 is later than the chunks"
+        );
+        let p = run(
+            BASE + 10 + DAY + 1000,
+            std::slice::from_ref(&t),
+            &[],
+            &[],
+            true,
+        );
+        assert_eq!(p.retention_lag, Duration::from_secs(1000));
+        // Retention off: nothing is late.
+        let p = run(
+            BASE + 10 + DAY + 1000,
+            std::slice::from_ref(&t),
+            &[],
+            &[],
+            false,
+        );
+        assert_eq!(p.retention_lag, Duration::ZERO);
         let m = Matcher::new("app", MatchOp::Eq, "a").unwrap();
         assert!(m.matches_labels(&a));
     }
