@@ -535,7 +535,7 @@ impl LokalCollector {
         }
         out.gauge(
             "lokal_compactor_retention_lag_seconds",
-            "Seconds the oldest retained entry is past its retention period (0: on time).",
+            "Retention backlog the last compactor run found: seconds the most overdue expired chunk or object deletion is past due (0: on time).",
             c.retention_lag_seconds.load(Relaxed) as f64,
         )
     }

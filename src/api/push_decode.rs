@@ -187,7 +187,7 @@ pub fn decode_push(
     };
     let max = limits.max_decompressed;
     let body = match encoding {
-        Encoding::Gzip => inflate(flate2::read::GzDecoder::new(&body[..]), max, &mut held)?,
+        Encoding::Gzip => inflate(flate2::read::MultiGzDecoder::new(&body[..]), max, &mut held)?,
         Encoding::Deflate => inflate(flate2::read::DeflateDecoder::new(&body[..]), max, &mut held)?,
         Encoding::Identity | Encoding::Snappy => body,
     };
@@ -728,6 +728,28 @@ mod tests {
             1000,
         );
         assert_eq!(err.unwrap_err().status(), 413);
+    }
+
+    /// Go's gzip reader (which Loki uses) reads every member of a
+    /// multi-member body, as `cat a.gz b.gz` makes.
+    #[test]
+    fn gzip_bodies_with_several_members_decode_whole() {
+        let json = br#"{"streams":[{"stream":{"a":"b"},"values":[["5","two members"]]}]}"#;
+        let (head, tail) = json.split_at(20);
+        let mut body = Vec::new();
+        for part in [head, tail] {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(part).unwrap();
+            body.extend(gz.finish().unwrap());
+        }
+        let req = decode_push(
+            Some("application/json"),
+            Some("gzip"),
+            Bytes::from(body),
+            false,
+            MAX,
+        );
+        assert_eq!(&req.unwrap().streams[0].entries[0].line[..], b"two members");
     }
 
     #[test]
