@@ -219,17 +219,52 @@ fn eval<'a>(
                 let inner = eval(ctx, &v.inner, steps, down, stats).await?;
                 vector_aggregation(v, inner, steps.len())
             }
-            ast::SampleExpr::BinaryOp(b) => {
-                let lhs = eval(ctx, &b.lhs, steps, None, stats).await?;
-                let rhs = eval(ctx, &b.rhs, steps, None, stats).await?;
-                binary_op(b, lhs, rhs, steps.len())
-            }
+            ast::SampleExpr::BinaryOp(_) => eval_binary_tree(ctx, expr, steps, stats).await,
             ast::SampleExpr::LabelReplace(l) => {
                 let inner = eval(ctx, &l.inner, steps, None, stats).await?;
                 label_replace(l, inner)
             }
         }
     })
+}
+
+/// A tree of binary operations, evaluated left to right with an explicit
+/// stack: chains (`a + b + c ...`) make trees up to
+/// [`crate::logql::syntax::MAX_EXPR_DEPTH`] tall, and each level of
+/// recursion through [`eval`]'s boxed future costs kilobytes of stack.
+/// Operands that are not binary operations recurse as usual (their depth is
+/// the query's nesting).
+async fn eval_binary_tree<'a>(
+    ctx: &'a Ctx<'a>,
+    expr: &'a ast::SampleExpr,
+    steps: &'a [i64],
+    stats: &'a mut QueryStats,
+) -> Result<Value, QueryError> {
+    enum Step<'a> {
+        Visit(&'a ast::SampleExpr),
+        Apply(&'a ast::BinaryOp),
+    }
+    let mut todo = vec![Step::Visit(expr)];
+    let mut values: Vec<Value> = Vec::new();
+    while let Some(step) = todo.pop() {
+        match step {
+            Step::Visit(ast::SampleExpr::BinaryOp(b)) => {
+                todo.push(Step::Apply(b));
+                todo.push(Step::Visit(&b.rhs));
+                todo.push(Step::Visit(&b.lhs));
+            }
+            Step::Visit(operand) => values.push(eval(ctx, operand, steps, None, stats).await?),
+            Step::Apply(b) => {
+                let (Some(rhs), Some(lhs)) = (values.pop(), values.pop()) else {
+                    return Err(QueryError::Internal("unbalanced binary operation".into()));
+                };
+                values.push(binary_op(b, lhs, rhs, steps.len())?);
+            }
+        }
+    }
+    values
+        .pop()
+        .ok_or_else(|| QueryError::Internal("empty binary operation".into()))
 }
 
 fn range_op(r: &ast::RangeAggregation) -> RangeOp {

@@ -571,3 +571,72 @@ fn model_filters_agree_with_logql_semantics() {
         );
     }
 }
+
+/// Trees at the parser's height bound ([`crate::logql::syntax::MAX_EXPR_DEPTH`])
+/// evaluate on a runtime whose threads have 1 MiB stacks (half of tokio's
+/// default) in a debug build: building, running and dropping the pipelines
+/// and the metric evaluation recurse once per level of a chain.
+#[test]
+fn regression_long_chains_evaluate_on_small_stacks() {
+    use crate::logql::syntax::MAX_EXPR_DEPTH;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_stack_size(1 << 20)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // Spawned, so that it runs on a worker, not on the test's thread.
+    let task = rt.spawn(async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tenant = TenantId::new("model").expect("tenant");
+        let shape = StoreShape {
+            codec: Codec::Snappy,
+            block_size: 256,
+            chunk_target_size: 1_000,
+        };
+        let store = open(dir.path(), &shape).await;
+        let labels = Labels::parse(STREAMS[0]).expect("labels");
+        let entries: Vec<Entry> = (0..20)
+            .map(|i| Entry {
+                ts: Timestamp::from_nanos(BASE_NS + i * 1_000_000_000),
+                line: Bytes::from(format!("level=info n={i}")),
+                metadata: Vec::new(),
+            })
+            .collect();
+        let out = store.append(&tenant, &labels, entries).expect("append");
+        if let Some(lsn) = out.lsn {
+            store.wait_durable(lsn).await.expect("durable");
+        }
+        let engine = Engine::new(store.clone(), Arc::new(Overrides::new(Limits::default())));
+        let n = MAX_EXPR_DEPTH + 1;
+        let ors = vec![r#"n="7""#; n].join(" or ");
+        let x = r#"count_over_time({app="api"}[1m])"#;
+        let queries = [
+            (format!(r#"{{app="api"}} | logfmt | {ors}"#), false),
+            (
+                format!(r#"sum(count_over_time({{app="api"}} | logfmt | {ors} [1m]))"#),
+                true,
+            ),
+            (vec![x; n].join(" + "), true),
+            (vec![x; n].join(" ^ "), true),
+        ];
+        for (query, instant) in queries {
+            let p = QueryParams {
+                tenant: tenant.clone(),
+                query: query.clone(),
+                start: Timestamp::from_nanos(BASE_NS),
+                end: Timestamp::from_nanos(BASE_NS + 30_000_000_000),
+                step: 10_000_000_000,
+                interval: 0,
+                limit: 100,
+                direction: Direction::Backward,
+                instant,
+                categorize: false,
+                drilldown: false,
+            };
+            let resp = engine.execute(p).await;
+            assert!(resp.is_ok(), "{}: {:?}", &query[..60], resp.err());
+        }
+    });
+    rt.block_on(task).expect("the task ran");
+}
