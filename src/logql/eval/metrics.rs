@@ -422,6 +422,10 @@ async fn range_aggregation(
     let ex = Arc::new(ex);
     let mut all: HashMap<Labels, Vec<Point>> = HashMap::new();
     let parallel = engine.parallelism.max(1) * 2;
+    let max_inner = engine
+        .overrides
+        .get(p.tenant.as_str())
+        .max_query_inner_series;
     for batch in tasks.chunks(parallel) {
         let futs = batch.iter().cloned().map(|task| {
             let (streams, ex, cancel) = (streams.clone(), ex.clone(), ctx.cancel.clone());
@@ -453,10 +457,10 @@ async fn range_aggregation(
                 all.entry(s.labels).or_default().extend(s.points);
             }
         }
-        if all.len() > 100_000 {
-            return Err(QueryError::BadRequest(
-                "maximum number of series (100000) reached while extracting samples; add label matchers or an aggregation".into(),
-            ));
+        if max_inner > 0 && all.len() > max_inner {
+            return Err(QueryError::BadRequest(format!(
+                "maximum number of series ({max_inner}) reached while extracting samples before aggregation (limits_config.max_query_inner_series, a lokal limit protecting memory); add label matchers or raise the limit"
+            )));
         }
     }
     // A sample that still carries an error fails the query (Loki's rule).

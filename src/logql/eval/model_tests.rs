@@ -640,3 +640,68 @@ fn regression_long_chains_evaluate_on_small_stacks() {
     });
     rt.block_on(task).expect("the task ran");
 }
+
+/// Range aggregations stop at `max_query_inner_series` series extracted
+/// before aggregation (a lokal limit, 1,000,000 by default; it was a fixed
+/// 100,000 that Loki does not have). `0` lifts it.
+#[test]
+fn max_query_inner_series_is_a_tenant_limit() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tenant = TenantId::new("model").expect("tenant");
+        let shape = StoreShape {
+            codec: Codec::Snappy,
+            block_size: 256,
+            chunk_target_size: 1_000,
+        };
+        let store = open(dir.path(), &shape).await;
+        let labels = Labels::parse(STREAMS[0]).expect("labels");
+        let entries: Vec<Entry> = (0..20)
+            .map(|i| Entry {
+                ts: Timestamp::from_nanos(BASE_NS + i * 1_000_000_000),
+                line: Bytes::from(format!("n={i}")),
+                metadata: Vec::new(),
+            })
+            .collect();
+        let out = store.append(&tenant, &labels, entries).expect("append");
+        if let Some(lsn) = out.lsn {
+            store.wait_durable(lsn).await.expect("durable");
+        }
+        let params = |query: &str| QueryParams {
+            tenant: tenant.clone(),
+            query: query.to_string(),
+            start: Timestamp::from_nanos(BASE_NS + 30_000_000_000),
+            end: Timestamp::from_nanos(BASE_NS + 30_000_000_000),
+            step: 0,
+            interval: 0,
+            limit: 100,
+            direction: Direction::Backward,
+            instant: true,
+            categorize: false,
+            drilldown: false,
+        };
+        let query = r#"count(count_over_time({app="api"} | logfmt [1m]))"#;
+        for (limit, ok) in [(10, false), (20, true), (0, true)] {
+            let limits = Limits {
+                max_query_inner_series: limit,
+                ..Limits::default()
+            };
+            let engine = Engine::new(store.clone(), Arc::new(Overrides::new(limits)));
+            match engine.execute(params(query)).await {
+                Ok(_) => assert!(ok, "limit {limit} should refuse 20 series"),
+                Err(e) => {
+                    assert!(!ok, "limit {limit}: {e}");
+                    assert_eq!(
+                        e.to_string(),
+                        "maximum number of series (10) reached while extracting samples before aggregation (limits_config.max_query_inner_series, a lokal limit protecting memory); add label matchers or raise the limit"
+                    );
+                }
+            }
+        }
+    });
+}
