@@ -1672,3 +1672,46 @@ fn a_client_that_goes_away_frees_the_cpu() {
         "after the client left, the server used {after} ticks; the whole query takes {full_ticks} ticks ({full_time:?})"
     );
 }
+
+/// Logs Drilldown's `max_query_series` behaviour: a metric query with more
+/// than 500 series answers 200 with the first 500 and Loki's warning when
+/// `X-Query-Tags` names Logs Drilldown (`Source=grafana-lokiexplore-app`),
+/// and 400 with Loki's message otherwise.
+#[test]
+fn drilldown_gets_max_query_series_as_a_warning() {
+    let l = Lokal::start("");
+    let now = Timestamp::now().nanos();
+    let base = now - 10 * 60 * SEC;
+    let values: Vec<Value> = (0..600i64)
+        .map(|n| json!([(base + n * MS).to_string(), format!("level=info n={n}")]))
+        .collect();
+    let body = json!({"streams": [{"stream": {"app": "many"}, "values": values}]});
+    let r = client()
+        .post(l.url("/loki/api/v1/push"))
+        .header("X-Scope-OrgID", TENANT)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let (start, end) = (ns(base - SEC), ns(now + SEC));
+    let params = [
+        ("query", r#"count_over_time({app="many"} | logfmt [1h])"#),
+        ("start", start.as_str()),
+        ("end", end.as_str()),
+        ("step", "60"),
+    ];
+    let msg = "maximum number of series (500) reached for a single query; consider reducing query cardinality by adding more filters to the log stream selector or by using aggregations like sum";
+
+    let plain = get(&l, "/loki/api/v1/query_range", &params, &[]);
+    assert_eq!(plain.status, 400, "{}", plain.body);
+    assert_eq!(plain.body.trim_end(), msg);
+
+    let tags = [("X-Query-Tags", "Source=grafana-lokiexplore-app")];
+    let drill = get(&l, "/loki/api/v1/query_range", &params, &tags);
+    assert_eq!(drill.status, 200, "{}", drill.body);
+    let v: Value = serde_json::from_str(&drill.body).unwrap();
+    assert_eq!(v["data"]["resultType"], "matrix");
+    assert_eq!(v["data"]["result"].as_array().unwrap().len(), 500);
+    assert_eq!(v["warnings"], json!([msg]));
+}
