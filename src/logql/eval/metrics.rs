@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use super::build;
 use super::functions::{self, Point, RangeOp};
-use super::scan::{self, InRange, Task};
+use super::scan::{self, Candidates, InRange, Prefilter, Task};
 use super::{Cancel, Engine, QueryError, QueryParams};
 use crate::logql::log::{self, ParserHints, Pipeline};
 use crate::logql::result::{QueryData, QueryResponse, QueryStats, Sample, Series};
@@ -321,6 +321,9 @@ impl Grouper {
 /// The sample-extraction plan of one range aggregation.
 #[derive(Clone)]
 struct Extractor {
+    /// The leading line filters, pushed down into the block reads.
+    prefilter: Option<Prefilter>,
+    /// The stages after them.
     pipeline: Pipeline,
     post: Pipeline,
     unwrap: Option<(String, Option<ast::UnwrapConversion>)>,
@@ -374,8 +377,10 @@ fn extractor(
             no_labels = false;
         }
     }
+    let full = build::pipeline(stages, hints)?;
     Ok(Extractor {
-        pipeline: build::pipeline(stages, hints)?,
+        prefilter: Prefilter::new(&full.leading_line_filters()),
+        pipeline: full.without_leading_line_filters(),
         post,
         unwrap: unwrap.map(|u| (u.label.clone(), u.conversion)),
         bytes: matches!(r.op, ast::RangeOp::BytesOverTime | ast::RangeOp::BytesRate),
@@ -385,6 +390,24 @@ fn extractor(
             no_labels,
         },
     })
+}
+
+/// The entries of a block a reader visits: a range, or the candidates of a
+/// prefilter.
+enum Lines {
+    Range(std::ops::Range<usize>),
+    List(std::vec::IntoIter<usize>),
+}
+
+impl Iterator for Lines {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Lines::Range(r) => r.next(),
+            Lines::List(l) => l.next(),
+        }
+    }
 }
 
 /// Samples of one series.
@@ -571,11 +594,20 @@ fn extract_task(
         cancel.check_block()?;
         let InRange { block, lo, hi } =
             scan::decode(data, start, end, task.source.is_head(), stats)?;
-        for i in lo..hi {
+        // Every line of the range counts as processed; only those the
+        // prefilter cannot rule out are visited.
+        scan::count_processed(&block, lo..hi, stats);
+        let (lines, decided) = match ex.prefilter.as_ref().map(|p| p.candidates(&block, lo, hi)) {
+            None => (Lines::Range(lo..hi), true),
+            Some(Candidates::All) => (Lines::Range(lo..hi), false),
+            Some(Candidates::Some { lines, decided }) => (Lines::List(lines.into_iter()), decided),
+        };
+        for i in lines {
             let ts = block.ts(i);
             let line = block.line(i);
-            stats.total_lines_processed += 1;
-            stats.total_bytes_processed += line.len() as u64;
+            if !decided && ex.prefilter.as_ref().is_some_and(|p| !p.matches(line)) {
+                continue;
+            }
             // The value is computed at the end of the pipeline, where the
             // unwrapped label and the post-unwrap filters see the labels.
             let extracted = sp.process_with(ts, line, block.metadata(i), |b, final_line| {
