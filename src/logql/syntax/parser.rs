@@ -447,6 +447,10 @@ impl<'a> Parser<'a> {
     /// This builds the tree precedence climbing would, without recursing
     /// per operator, so a chain of any length costs no stack.
     fn parse_binary_rest(&mut self, lhs: Node) -> Result<Node, ParseError> {
+        if binary_op(self.peek_tok()?).is_none() {
+            // No operator: no stacks to allocate.
+            return Ok(lhs);
+        }
         let mut operands = vec![lhs];
         let mut ops: Vec<PendingOp> = Vec::new();
         while let Some(op) = binary_op(self.peek_tok()?) {
