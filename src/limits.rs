@@ -41,6 +41,10 @@ pub struct Limits {
     pub log_level_fields: Vec<String>,
     pub max_entries_limit_per_query: usize,
     pub max_query_series: usize,
+    /// lokal's own (Loki has no such limit): the most series a range
+    /// aggregation may extract before it is aggregated, which bounds its
+    /// memory. `0` means no limit.
+    pub max_query_inner_series: usize,
     pub max_query_length: ConfigDuration,
     pub max_query_lookback: ConfigDuration,
     pub max_query_range: ConfigDuration,
@@ -123,6 +127,7 @@ impl Default for Limits {
             .to_vec(),
             max_entries_limit_per_query: 5000,
             max_query_series: 500,
+            max_query_inner_series: 1_000_000,
             max_query_length: ConfigDuration::secs(721 * 3600),
             max_query_lookback: ConfigDuration::ZERO,
             max_query_range: ConfigDuration::ZERO,

@@ -2,6 +2,8 @@
 //! services and the HTTP router, runs the background loops, and shuts down
 //! gracefully — stop accepting requests, flush heads to chunks, sync the WAL.
 
+mod listener;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -190,7 +192,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     state.ready.store(true, Ordering::Release);
     tracing::info!(address = %local, "lokal listening on http://{local}");
     let app = api::router(state.clone());
-    axum::serve(listener, app)
+    axum::serve(listener::MessageListener(listener), app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(ServerError::Serve)?;

@@ -1950,3 +1950,119 @@ fn volume_disabled_is_404_and_index_selectors_are_validated() {
         );
     }
 }
+
+/// Logs Drilldown's `max_query_series` behaviour: a metric query with more
+/// than 500 series answers 200 with the first 500 and Loki's warning when
+/// `X-Query-Tags` names Logs Drilldown (`Source=grafana-lokiexplore-app`),
+/// and 400 with Loki's message otherwise.
+#[test]
+fn drilldown_gets_max_query_series_as_a_warning() {
+    let l = Lokal::start("");
+    let now = Timestamp::now().nanos();
+    let base = now - 10 * 60 * SEC;
+    let values: Vec<Value> = (0..600i64)
+        .map(|n| json!([(base + n * MS).to_string(), format!("level=info n={n}")]))
+        .collect();
+    let body = json!({"streams": [{"stream": {"app": "many"}, "values": values}]});
+    let r = client()
+        .post(l.url("/loki/api/v1/push"))
+        .header("X-Scope-OrgID", TENANT)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let (start, end) = (ns(base - SEC), ns(now + SEC));
+    let params = [
+        ("query", r#"count_over_time({app="many"} | logfmt [1h])"#),
+        ("start", start.as_str()),
+        ("end", end.as_str()),
+        ("step", "60"),
+    ];
+    let msg = "maximum number of series (500) reached for a single query; consider reducing query cardinality by adding more filters to the log stream selector or by using aggregations like sum";
+
+    let plain = get(&l, "/loki/api/v1/query_range", &params, &[]);
+    assert_eq!(plain.status, 400, "{}", plain.body);
+    assert_eq!(plain.body.trim_end(), msg);
+
+    let tags = [("X-Query-Tags", "Source=grafana-lokiexplore-app")];
+    let drill = get(&l, "/loki/api/v1/query_range", &params, &tags);
+    assert_eq!(drill.status, 200, "{}", drill.body);
+    let v: Value = serde_json::from_str(&drill.body).unwrap();
+    assert_eq!(v["data"]["resultType"], "matrix");
+    assert_eq!(v["data"]["result"].as_array().unwrap().len(), 500);
+    assert_eq!(v["warnings"], json!([msg]));
+}
+
+/// A GET whose URI is over hyper's fixed limit (65,534 bytes) answers 414
+/// with a message (hyper's own 414 has an empty body); the same query as a
+/// POST form runs; a query over Loki's 128 KiB is Loki's 400.
+#[test]
+fn long_queries_get_messages() {
+    let l = Lokal::start("");
+    let now = Timestamp::now().nanos();
+    let (start, end) = (ns(now - 60 * SEC), ns(now));
+    // 100 KB of query.
+    let query = format!(r#"{{app="any"}} |= "{}""#, "x".repeat(100_000));
+    assert!(
+        query.len() > 100_000 && query.len() < 131_072,
+        "{}",
+        query.len()
+    );
+    let params = [
+        ("query", query.as_str()),
+        ("start", start.as_str()),
+        ("end", end.as_str()),
+    ];
+    // reqwest (the http crate) refuses such a URI itself: a raw request.
+    let encoded: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let url = reqwest::Url::parse(&l.url("/")).unwrap();
+    let mut conn =
+        std::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap())).unwrap();
+    let request = format!(
+        "GET /loki/api/v1/query_range?{encoded} HTTP/1.1\r\nHost: lokal\r\nX-Scope-OrgID: {TENANT}\r\n\r\n"
+    );
+    std::io::Write::write_all(&mut conn, request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 414 "),
+        "{}",
+        &answer[..answer.len().min(300)]
+    );
+    assert!(
+        answer.ends_with("\r\n\r\nrequest URI too long; send the query as a POST form body\n"),
+        "{answer}"
+    );
+    let r = client()
+        .post(l.url("/loki/api/v1/query_range"))
+        .header("X-Scope-OrgID", TENANT)
+        .form(&params)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().unwrap();
+    assert!(
+        status == 200 || (status == 400 && !body.is_empty()),
+        "{status}: {body}"
+    );
+    let huge = format!(r#"{{app="{}"}}"#, "x".repeat(140_000));
+    let r = client()
+        .post(l.url("/loki/api/v1/query_range"))
+        .header("X-Scope-OrgID", TENANT)
+        .form(&[("query", huge.as_str()), ("start", &start), ("end", &end)])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body = r.text().unwrap();
+    assert!(
+        body.contains("input size too long (140008 > 131072)"),
+        "{}",
+        &body[..body.len().min(300)]
+    );
+    // The server is still there for the next request.
+    let ok = get(&l, "/loki/api/v1/labels", &[], &[]);
+    assert_eq!(ok.status, 200);
+}

@@ -58,16 +58,44 @@ pub(crate) fn line_filter(f: &ast::LineFilter) -> Result<LineFilter, QueryError>
     LineFilter::chain(line_op(f.op), &values).map_err(bad)
 }
 
-/// A compiled label filter expression of the AST.
+/// A compiled label filter expression of the AST. Iterative (post-order
+/// with an explicit stack): `or` chains make trees up to
+/// [`crate::logql::syntax::MAX_EXPR_DEPTH`] tall.
 pub(crate) fn label_filter(f: &ast::LabelFilter) -> Result<LabelFilter, QueryError> {
-    Ok(match f {
-        ast::LabelFilter::Binary(b) => {
-            let (l, r) = (label_filter(&b.left)?, label_filter(&b.right)?);
-            match b.op {
-                ast::LabelFilterJoin::And => LabelFilter::and(l, r),
-                ast::LabelFilterJoin::Or => LabelFilter::or(l, r),
+    enum Step<'a> {
+        Visit(&'a ast::LabelFilter),
+        Join(ast::LabelFilterJoin),
+    }
+    let mut todo = vec![Step::Visit(f)];
+    let mut built: Vec<LabelFilter> = Vec::new();
+    while let Some(step) = todo.pop() {
+        match step {
+            Step::Visit(ast::LabelFilter::Binary(b)) => {
+                todo.push(Step::Join(b.op));
+                todo.push(Step::Visit(&b.right));
+                todo.push(Step::Visit(&b.left));
+            }
+            Step::Visit(leaf) => built.push(label_filter_leaf(leaf)?),
+            Step::Join(op) => {
+                let (Some(r), Some(l)) = (built.pop(), built.pop()) else {
+                    return Err(QueryError::Internal("unbalanced label filter".into()));
+                };
+                built.push(match op {
+                    ast::LabelFilterJoin::And => LabelFilter::and(l, r),
+                    ast::LabelFilterJoin::Or => LabelFilter::or(l, r),
+                });
             }
         }
+    }
+    built
+        .pop()
+        .ok_or_else(|| QueryError::Internal("empty label filter".into()))
+}
+
+/// A label filter other than `and`/`or`.
+fn label_filter_leaf(f: &ast::LabelFilter) -> Result<LabelFilter, QueryError> {
+    Ok(match f {
+        ast::LabelFilter::Binary(_) => label_filter(f)?,
         ast::LabelFilter::Matcher(m) => {
             LabelFilter::string(&m.matcher.name, m.matcher.op, &m.matcher.value).map_err(bad)?
         }

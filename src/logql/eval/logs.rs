@@ -4,8 +4,11 @@
 //! Sources are visited in the query's direction, a wave of them in parallel;
 //! once `limit` entries are held, a source (or block, or entry) that cannot
 //! beat the current cut-off timestamp is skipped without being read. The
-//! leading line filters of the pipeline run on raw lines before any label
-//! work, and an entry's unchanged line is a zero-copy slice of its block.
+//! leading line filters of the pipeline are pushed down into the block
+//! reads ([`Prefilter`]): a substring they require is searched over each
+//! decoded block's line data once, only the lines holding it are visited,
+//! and the pipeline runs the stages after them. An entry's unchanged line
+//! is a zero-copy slice of its block.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
@@ -15,9 +18,9 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::build;
-use super::scan::{self, InRange, Task};
+use super::scan::{self, Candidates, InRange, Prefilter, Task};
 use super::{Cancel, Engine, QueryError, QueryParams};
-use crate::logql::log::{LabelsResult, LineFilter, ParserHints, Pipeline};
+use crate::logql::log::{LabelsResult, ParserHints, Pipeline};
 use crate::logql::result::{QueryData, QueryResponse, QueryStats, ResultEntry, StreamResult};
 use crate::logql::syntax::ast;
 use crate::model::{Direction, Labels, Timestamp};
@@ -136,12 +139,11 @@ pub(crate) async fn run(
     cancel: &Cancel,
 ) -> Result<QueryResponse, QueryError> {
     let mut stats = QueryStats::default();
-    let pipeline = build::pipeline(&log.pipeline, ParserHints::none())?;
-    let prefilter: Option<LineFilter> = pipeline
-        .leading_line_filters()
-        .into_iter()
-        .cloned()
-        .reduce(LineFilter::and);
+    let full = build::pipeline(&log.pipeline, ParserHints::none())?;
+    // The leading line filters run on the raw lines, pushed down into the
+    // block reads; the pipeline runs the stages after them.
+    let prefilter = Prefilter::new(&full.leading_line_filters());
+    let pipeline = full.without_leading_line_filters();
     let t0 = Instant::now();
     let streams = engine
         .store
@@ -237,7 +239,7 @@ fn process_task(
     task: &Task,
     mut blocks: Vec<crate::store::BlockData>,
     pipeline: &Pipeline,
-    prefilter: Option<&LineFilter>,
+    prefilter: Option<&Prefilter>,
     (start, end): (Timestamp, Timestamp),
     direction: Direction,
     limit: usize,
@@ -266,13 +268,14 @@ fn process_task(
         cancel.check_block()?;
         let InRange { block, lo, hi } =
             scan::decode(data, start, end, task.source.is_head(), stats)?;
-        let mut visit = |i: usize, top: &mut TopK, stats: &mut QueryStats| -> bool {
+        // `decided`: the prefilter already passed the line.
+        let mut visit = |i: usize, decided: bool, top: &mut TopK, stats: &mut QueryStats| -> bool {
             let ts = block.ts(i);
             if !beats_global(ts, top) {
                 return false;
             }
             let line = block.line(i);
-            if prefilter.is_some_and(|f| !f.matches(line)) {
+            if !decided && prefilter.is_some_and(|f| !f.matches(line)) {
                 return true;
             }
             if let Some((out, ())) = sp.process_with(ts, line, block.metadata(i), |_, _| Some(())) {
@@ -292,19 +295,68 @@ fn process_task(
             }
             true
         };
-        match direction {
-            Direction::Backward => {
+        // Lines the prefilter rules out, skipped as a run. Whether the walk
+        // may go on past them: not once one of them cannot beat the cut-off
+        // (which only moves when a line is kept), as a line-by-line walk
+        // would have stopped there. (Lines processed are counted per
+        // decoded block, as Loki's summary counts them.)
+        let skip = |run: std::ops::Range<usize>, top: &TopK| -> bool {
+            let ts = &block.timestamps()[run.clone()];
+            let beats = |t: &Timestamp| beats_global(*t, top);
+            let walked = match direction {
+                // Newest first: the run's newest lines, down to a failure.
+                Direction::Backward => run.start + ts.partition_point(|t| !beats(t))..run.end,
+                Direction::Forward => run.start..run.start + ts.partition_point(beats),
+            };
+            walked.len() == run.len()
+        };
+        let candidates = match prefilter {
+            Some(p) => p.candidates(&block, lo, hi),
+            None => Candidates::All,
+        };
+        match (candidates, direction) {
+            (Candidates::All, Direction::Backward) => {
                 for i in (lo..hi).rev() {
-                    if !visit(i, &mut top, stats) {
+                    if !visit(i, false, &mut top, stats) {
                         break;
                     }
                 }
             }
-            Direction::Forward => {
+            (Candidates::All, Direction::Forward) => {
                 for i in lo..hi {
-                    if !visit(i, &mut top, stats) {
+                    if !visit(i, false, &mut top, stats) {
                         break;
                     }
+                }
+            }
+            (Candidates::Some { lines, decided }, Direction::Backward) => {
+                // Lines `lo..pos` are still to walk.
+                let mut pos = hi;
+                let mut open = true;
+                for &i in lines.iter().rev() {
+                    open = skip(i + 1..pos, &top) && visit(i, decided, &mut top, stats);
+                    if !open {
+                        break;
+                    }
+                    pos = i;
+                }
+                if open {
+                    skip(lo..pos, &top);
+                }
+            }
+            (Candidates::Some { lines, decided }, Direction::Forward) => {
+                // Lines `pos..hi` are still to walk.
+                let mut pos = lo;
+                let mut open = true;
+                for &i in &lines {
+                    open = skip(pos..i, &top) && visit(i, decided, &mut top, stats);
+                    if !open {
+                        break;
+                    }
+                    pos = i + 1;
+                }
+                if open {
+                    skip(pos..hi, &top);
                 }
             }
         }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use super::build;
 use super::functions::{self, Point, RangeOp};
-use super::scan::{self, InRange, Task};
+use super::scan::{self, Candidates, InRange, Prefilter, Task};
 use super::{Cancel, Engine, QueryError, QueryParams};
 use crate::logql::log::{self, ParserHints, Pipeline};
 use crate::logql::result::{QueryData, QueryResponse, QueryStats, Sample, Series};
@@ -219,17 +219,52 @@ fn eval<'a>(
                 let inner = eval(ctx, &v.inner, steps, down, stats).await?;
                 vector_aggregation(v, inner, steps.len())
             }
-            ast::SampleExpr::BinaryOp(b) => {
-                let lhs = eval(ctx, &b.lhs, steps, None, stats).await?;
-                let rhs = eval(ctx, &b.rhs, steps, None, stats).await?;
-                binary_op(b, lhs, rhs, steps.len())
-            }
+            ast::SampleExpr::BinaryOp(_) => eval_binary_tree(ctx, expr, steps, stats).await,
             ast::SampleExpr::LabelReplace(l) => {
                 let inner = eval(ctx, &l.inner, steps, None, stats).await?;
                 label_replace(l, inner)
             }
         }
     })
+}
+
+/// A tree of binary operations, evaluated left to right with an explicit
+/// stack: chains (`a + b + c ...`) make trees up to
+/// [`crate::logql::syntax::MAX_EXPR_DEPTH`] tall, and each level of
+/// recursion through [`eval`]'s boxed future costs kilobytes of stack.
+/// Operands that are not binary operations recurse as usual (their depth is
+/// the query's nesting).
+async fn eval_binary_tree<'a>(
+    ctx: &'a Ctx<'a>,
+    expr: &'a ast::SampleExpr,
+    steps: &'a [i64],
+    stats: &'a mut QueryStats,
+) -> Result<Value, QueryError> {
+    enum Step<'a> {
+        Visit(&'a ast::SampleExpr),
+        Apply(&'a ast::BinaryOp),
+    }
+    let mut todo = vec![Step::Visit(expr)];
+    let mut values: Vec<Value> = Vec::new();
+    while let Some(step) = todo.pop() {
+        match step {
+            Step::Visit(ast::SampleExpr::BinaryOp(b)) => {
+                todo.push(Step::Apply(b));
+                todo.push(Step::Visit(&b.rhs));
+                todo.push(Step::Visit(&b.lhs));
+            }
+            Step::Visit(operand) => values.push(eval(ctx, operand, steps, None, stats).await?),
+            Step::Apply(b) => {
+                let (Some(rhs), Some(lhs)) = (values.pop(), values.pop()) else {
+                    return Err(QueryError::Internal("unbalanced binary operation".into()));
+                };
+                values.push(binary_op(b, lhs, rhs, steps.len())?);
+            }
+        }
+    }
+    values
+        .pop()
+        .ok_or_else(|| QueryError::Internal("empty binary operation".into()))
 }
 
 fn range_op(r: &ast::RangeAggregation) -> RangeOp {
@@ -286,6 +321,9 @@ impl Grouper {
 /// The sample-extraction plan of one range aggregation.
 #[derive(Clone)]
 struct Extractor {
+    /// The leading line filters, pushed down into the block reads.
+    prefilter: Option<Prefilter>,
+    /// The stages after them.
     pipeline: Pipeline,
     post: Pipeline,
     unwrap: Option<(String, Option<ast::UnwrapConversion>)>,
@@ -339,8 +377,10 @@ fn extractor(
             no_labels = false;
         }
     }
+    let full = build::pipeline(stages, hints)?;
     Ok(Extractor {
-        pipeline: build::pipeline(stages, hints)?,
+        prefilter: Prefilter::new(&full.leading_line_filters()),
+        pipeline: full.without_leading_line_filters(),
         post,
         unwrap: unwrap.map(|u| (u.label.clone(), u.conversion)),
         bytes: matches!(r.op, ast::RangeOp::BytesOverTime | ast::RangeOp::BytesRate),
@@ -350,6 +390,24 @@ fn extractor(
             no_labels,
         },
     })
+}
+
+/// The entries of a block a reader visits: a range, or the candidates of a
+/// prefilter.
+enum Lines {
+    Range(std::ops::Range<usize>),
+    List(std::vec::IntoIter<usize>),
+}
+
+impl Iterator for Lines {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Lines::Range(r) => r.next(),
+            Lines::List(l) => l.next(),
+        }
+    }
 }
 
 /// Samples of one series.
@@ -387,6 +445,10 @@ async fn range_aggregation(
     let ex = Arc::new(ex);
     let mut all: HashMap<Labels, Vec<Point>> = HashMap::new();
     let parallel = engine.parallelism.max(1) * 2;
+    let max_inner = engine
+        .overrides
+        .get(p.tenant.as_str())
+        .max_query_inner_series;
     for batch in tasks.chunks(parallel) {
         let futs = batch.iter().cloned().map(|task| {
             let (streams, ex, cancel) = (streams.clone(), ex.clone(), ctx.cancel.clone());
@@ -418,10 +480,10 @@ async fn range_aggregation(
                 all.entry(s.labels).or_default().extend(s.points);
             }
         }
-        if all.len() > 100_000 {
-            return Err(QueryError::BadRequest(
-                "maximum number of series (100000) reached while extracting samples; add label matchers or an aggregation".into(),
-            ));
+        if max_inner > 0 && all.len() > max_inner {
+            return Err(QueryError::BadRequest(format!(
+                "maximum number of series ({max_inner}) reached while extracting samples before aggregation (limits_config.max_query_inner_series, a lokal limit protecting memory); add label matchers or raise the limit"
+            )));
         }
     }
     // A sample that still carries an error fails the query (Loki's rule).
@@ -532,9 +594,18 @@ fn extract_task(
         cancel.check_block()?;
         let InRange { block, lo, hi } =
             scan::decode(data, start, end, task.source.is_head(), stats)?;
-        for i in lo..hi {
+        // Only the lines the prefilter cannot rule out are visited.
+        let (lines, decided) = match ex.prefilter.as_ref().map(|p| p.candidates(&block, lo, hi)) {
+            None => (Lines::Range(lo..hi), true),
+            Some(Candidates::All) => (Lines::Range(lo..hi), false),
+            Some(Candidates::Some { lines, decided }) => (Lines::List(lines.into_iter()), decided),
+        };
+        for i in lines {
             let ts = block.ts(i);
             let line = block.line(i);
+            if !decided && ex.prefilter.as_ref().is_some_and(|p| !p.matches(line)) {
+                continue;
+            }
             // The value is computed at the end of the pipeline, where the
             // unwrapped label and the post-unwrap filters see the labels.
             let extracted = sp.process_with(ts, line, block.metadata(i), |b, final_line| {

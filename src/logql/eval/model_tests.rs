@@ -571,3 +571,240 @@ fn model_filters_agree_with_logql_semantics() {
         );
     }
 }
+
+/// Trees at the parser's height bound ([`crate::logql::syntax::MAX_EXPR_DEPTH`])
+/// evaluate on a runtime whose threads have 1 MiB stacks (half of tokio's
+/// default) in a debug build: building, running and dropping the pipelines
+/// and the metric evaluation recurse once per level of a chain.
+#[test]
+fn regression_long_chains_evaluate_on_small_stacks() {
+    use crate::logql::syntax::MAX_EXPR_DEPTH;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_stack_size(1 << 20)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // Spawned, so that it runs on a worker, not on the test's thread.
+    let task = rt.spawn(async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tenant = TenantId::new("model").expect("tenant");
+        let shape = StoreShape {
+            codec: Codec::Snappy,
+            block_size: 256,
+            chunk_target_size: 1_000,
+        };
+        let store = open(dir.path(), &shape).await;
+        let labels = Labels::parse(STREAMS[0]).expect("labels");
+        let entries: Vec<Entry> = (0..20)
+            .map(|i| Entry {
+                ts: Timestamp::from_nanos(BASE_NS + i * 1_000_000_000),
+                line: Bytes::from(format!("level=info n={i}")),
+                metadata: Vec::new(),
+            })
+            .collect();
+        let out = store.append(&tenant, &labels, entries).expect("append");
+        if let Some(lsn) = out.lsn {
+            store.wait_durable(lsn).await.expect("durable");
+        }
+        let engine = Engine::new(store.clone(), Arc::new(Overrides::new(Limits::default())));
+        let n = MAX_EXPR_DEPTH + 1;
+        let ors = vec![r#"n="7""#; n].join(" or ");
+        let x = r#"count_over_time({app="api"}[1m])"#;
+        let queries = [
+            (format!(r#"{{app="api"}} | logfmt | {ors}"#), false),
+            (
+                format!(r#"sum(count_over_time({{app="api"}} | logfmt | {ors} [1m]))"#),
+                true,
+            ),
+            (vec![x; n].join(" + "), true),
+            (vec![x; n].join(" ^ "), true),
+        ];
+        for (query, instant) in queries {
+            let p = QueryParams {
+                tenant: tenant.clone(),
+                query: query.clone(),
+                start: Timestamp::from_nanos(BASE_NS),
+                end: Timestamp::from_nanos(BASE_NS + 30_000_000_000),
+                step: 10_000_000_000,
+                interval: 0,
+                limit: 100,
+                direction: Direction::Backward,
+                instant,
+                categorize: false,
+                drilldown: false,
+            };
+            let resp = engine.execute(p).await;
+            assert!(resp.is_ok(), "{}: {:?}", &query[..60], resp.err());
+        }
+    });
+    rt.block_on(task).expect("the task ran");
+}
+
+/// Range aggregations stop at `max_query_inner_series` series extracted
+/// before aggregation (a lokal limit, 1,000,000 by default; it was a fixed
+/// 100,000 that Loki does not have). `0` lifts it.
+#[test]
+fn max_query_inner_series_is_a_tenant_limit() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tenant = TenantId::new("model").expect("tenant");
+        let shape = StoreShape {
+            codec: Codec::Snappy,
+            block_size: 256,
+            chunk_target_size: 1_000,
+        };
+        let store = open(dir.path(), &shape).await;
+        let labels = Labels::parse(STREAMS[0]).expect("labels");
+        let entries: Vec<Entry> = (0..20)
+            .map(|i| Entry {
+                ts: Timestamp::from_nanos(BASE_NS + i * 1_000_000_000),
+                line: Bytes::from(format!("n={i}")),
+                metadata: Vec::new(),
+            })
+            .collect();
+        let out = store.append(&tenant, &labels, entries).expect("append");
+        if let Some(lsn) = out.lsn {
+            store.wait_durable(lsn).await.expect("durable");
+        }
+        let params = |query: &str| QueryParams {
+            tenant: tenant.clone(),
+            query: query.to_string(),
+            start: Timestamp::from_nanos(BASE_NS + 30_000_000_000),
+            end: Timestamp::from_nanos(BASE_NS + 30_000_000_000),
+            step: 0,
+            interval: 0,
+            limit: 100,
+            direction: Direction::Backward,
+            instant: true,
+            categorize: false,
+            drilldown: false,
+        };
+        let query = r#"count(count_over_time({app="api"} | logfmt [1m]))"#;
+        for (limit, ok) in [(10, false), (20, true), (0, true)] {
+            let limits = Limits {
+                max_query_inner_series: limit,
+                ..Limits::default()
+            };
+            let engine = Engine::new(store.clone(), Arc::new(Overrides::new(limits)));
+            match engine.execute(params(query)).await {
+                Ok(_) => assert!(ok, "limit {limit} should refuse 20 series"),
+                Err(e) => {
+                    assert!(!ok, "limit {limit}: {e}");
+                    assert_eq!(
+                        e.to_string(),
+                        "maximum number of series (10) reached while extracting samples before aggregation (limits_config.max_query_inner_series, a lokal limit protecting memory); add label matchers or raise the limit"
+                    );
+                }
+            }
+        }
+    });
+}
+
+/// Pushing `|= "x"` down into block reads changes neither the answer nor
+/// the processed-lines statistics: the same filter placed after a
+/// `line_format` that keeps the line (so not pushed down) gives the same
+/// response, for log queries in both directions with limits that cut
+/// inside blocks, and for a metric query.
+#[test]
+fn pushed_down_line_filters_answer_as_the_pipeline() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tenant = TenantId::new("model").expect("tenant");
+        let shape = StoreShape {
+            codec: Codec::Zstd,
+            block_size: 200,
+            chunk_target_size: 1_000,
+        };
+        let store = open(dir.path(), &shape).await;
+        let background = store.start(Duration::from_secs(3600));
+        let labels = Labels::parse(STREAMS[0]).expect("labels");
+        let entries: Vec<Entry> = (0..300)
+            .map(|i| Entry {
+                ts: Timestamp::from_nanos(BASE_NS + i * 100_000_000),
+                line: Bytes::from(format!("level=info n={i} {}", "x".repeat(i as usize % 7))),
+                metadata: Vec::new(),
+            })
+            .collect();
+        let out = store.append(&tenant, &labels, entries).expect("append");
+        if let Some(lsn) = out.lsn {
+            store.wait_durable(lsn).await.expect("durable");
+        }
+        assert!(store.flush_all(Duration::from_secs(60)).await, "flush");
+        let engine = Engine::new(store.clone(), Arc::new(Overrides::new(Limits::default())));
+        let params =
+            |query: String, direction: Direction, limit: usize, instant: bool| QueryParams {
+                tenant: tenant.clone(),
+                query,
+                start: Timestamp::from_nanos(BASE_NS + 1_000_000_000),
+                end: Timestamp::from_nanos(BASE_NS + 28_000_000_000),
+                step: if instant { 0 } else { 1_000_000_000 },
+                interval: 0,
+                limit,
+                direction,
+                instant,
+                categorize: false,
+                drilldown: false,
+            };
+        let keep = r#"| line_format "{{ __line__ }}""#;
+        for needle in ["n=7", "n=1", "xxxxxx", "absent", "LEVEL"] {
+            for (pushed, kept) in [
+                (
+                    format!(r#"{{app="api"}} |= "{needle}""#),
+                    format!(r#"{{app="api"}} {keep} |= "{needle}""#),
+                ),
+                (
+                    format!(r#"{{app="api"}} |~ "(?i){needle}""#),
+                    format!(r#"{{app="api"}} {keep} |~ "(?i){needle}""#),
+                ),
+                (
+                    format!(r#"{{app="api"}} |= "{needle}" != "xx""#),
+                    format!(r#"{{app="api"}} {keep} |= "{needle}" != "xx""#),
+                ),
+            ] {
+                for direction in [Direction::Backward, Direction::Forward] {
+                    for limit in [1, 5, 1000] {
+                        let a = engine.execute(params(pushed.clone(), direction, limit, false));
+                        let b = engine.execute(params(kept.clone(), direction, limit, false));
+                        let (a, b) = (a.await.expect("pushed"), b.await.expect("kept"));
+                        assert_eq!(a.data, b.data, "{pushed} {direction:?} {limit}");
+                        let (sa, sb) = (&a.stats, &b.stats);
+                        assert_eq!(
+                            (
+                                sa.total_lines_processed,
+                                sa.total_bytes_processed,
+                                sa.post_filter_lines
+                            ),
+                            (
+                                sb.total_lines_processed,
+                                sb.total_bytes_processed,
+                                sb.post_filter_lines
+                            ),
+                            "{pushed} {direction:?} {limit}"
+                        );
+                    }
+                }
+                let metric = |q: &str| format!("sum(count_over_time({}[10s]))", q);
+                let a = engine.execute(params(metric(&pushed), Direction::Forward, 100, false));
+                let b = engine.execute(params(metric(&kept), Direction::Forward, 100, false));
+                let (a, b) = (a.await.expect("pushed"), b.await.expect("kept"));
+                assert_eq!(a.data, b.data, "{pushed}");
+                assert_eq!(a.stats.total_lines_processed, b.stats.total_lines_processed);
+                assert_eq!(a.stats.total_bytes_processed, b.stats.total_bytes_processed);
+            }
+        }
+        for h in background {
+            h.abort();
+        }
+    });
+}

@@ -420,6 +420,24 @@ impl LineFilter {
         out
     }
 
+    /// The needle when the filter is exactly one case-sensitive substring
+    /// test (`|= "x"`): a line passes if and only if it contains it.
+    pub fn as_contains(&self) -> Option<&[u8]> {
+        match &self.node {
+            MatchNode::Contains(f) => Some(f.needle()),
+            _ => None,
+        }
+    }
+
+    /// The lower-cased needle when the filter is exactly one
+    /// case-insensitive substring test (`|~ "(?i)x"`).
+    pub fn as_contains_fold(&self) -> Option<&[u8]> {
+        match &self.node {
+            MatchNode::ContainsFold(needle) => Some(needle),
+            _ => None,
+        }
+    }
+
     /// A short description of how the filter matches, e.g.
     /// `or(contains("a"), regex)`.
     pub fn describe(&self) -> String {

@@ -65,6 +65,17 @@ impl Pipeline {
             .collect()
     }
 
+    /// This pipeline without its [`Pipeline::leading_line_filters`], for a
+    /// caller that runs those on the raw lines first. Line filters change
+    /// neither the line nor the labels, so the result is the same.
+    pub fn without_leading_line_filters(&self) -> Pipeline {
+        let skip = self.leading_line_filters().len();
+        Pipeline {
+            stages: self.stages[skip..].to_vec(),
+            hints: Arc::clone(&self.hints),
+        }
+    }
+
     /// A pipeline instance for the stream with `labels`.
     pub fn for_stream(&self, labels: &Labels) -> StreamPipeline {
         let mut builder = LabelsBuilder::new(labels);

@@ -404,14 +404,18 @@ impl LabelFilter {
         }
     }
 
-    /// Calls `f` on every leaf filter, left to right.
+    /// Calls `f` on every leaf filter, left to right. Iterative: chains
+    /// make tall trees.
     pub fn for_each_leaf<'a>(&'a self, f: &mut dyn FnMut(&'a LabelFilter)) {
-        match self {
-            LabelFilter::Binary(b) => {
-                b.left.for_each_leaf(f);
-                b.right.for_each_leaf(f);
+        let mut todo = vec![self];
+        while let Some(filter) = todo.pop() {
+            match filter {
+                LabelFilter::Binary(b) => {
+                    todo.push(&b.right);
+                    todo.push(&b.left);
+                }
+                leaf => f(leaf),
             }
-            leaf => f(leaf),
         }
     }
 }
@@ -575,16 +579,22 @@ impl SampleExpr {
     }
 
     /// Pre-order walk over this expression and its sub-expressions.
+    /// Iterative: chains make tall trees.
     pub fn walk<'a>(&'a self, f: &mut dyn FnMut(&'a SampleExpr)) {
-        f(self);
-        match self {
-            SampleExpr::VectorAggregation(e) => e.inner.walk(f),
-            SampleExpr::BinaryOp(e) => {
-                e.lhs.walk(f);
-                e.rhs.walk(f);
+        let mut todo = vec![self];
+        while let Some(e) = todo.pop() {
+            f(e);
+            match e {
+                SampleExpr::VectorAggregation(e) => todo.push(&e.inner),
+                SampleExpr::BinaryOp(e) => {
+                    todo.push(&e.rhs);
+                    todo.push(&e.lhs);
+                }
+                SampleExpr::LabelReplace(e) => todo.push(&e.inner),
+                SampleExpr::RangeAggregation(_)
+                | SampleExpr::Literal(_)
+                | SampleExpr::Vector(_) => {}
             }
-            SampleExpr::LabelReplace(e) => e.inner.walk(f),
-            SampleExpr::RangeAggregation(_) | SampleExpr::Literal(_) | SampleExpr::Vector(_) => {}
         }
     }
 

@@ -36,7 +36,7 @@ mod roundtrip_tests;
 
 pub use ast::*;
 pub use error::{ParseError, ParseErrorKind};
-pub use parser::{MAX_NESTING, MAX_QUERY_BYTES};
+pub use parser::{MAX_EXPR_DEPTH, MAX_NESTING, MAX_QUERY_BYTES};
 pub use pretty::{pretty, pretty_with_width};
 
 use crate::model::Matcher;

@@ -18,8 +18,16 @@
 //!   (parameters, grouping, unwrap, empty selectors, literal legs of set
 //!   operators, ...) are carried as [`Value::Invalid`] and reported after a
 //!   successful parse, in Loki's validation order.
-//! - Nesting is limited to [`MAX_NESTING`] levels so that hostile input cannot
-//!   exhaust the stack, and input to [`MAX_QUERY_BYTES`].
+//! - Operator chains (`a + b + c`, `x="1" or x="2" or ...`) are parsed with
+//!   an explicit operator stack (shift-reduce), so their length costs no
+//!   parser recursion. Only real nesting recurses: parentheses, function
+//!   calls and aggregations, limited to [`MAX_NESTING`] levels so that
+//!   hostile input cannot exhaust the stack.
+//! - The trees built from chains are still binary, and printing, cloning,
+//!   dropping and evaluating them recurse once per level. Their height is
+//!   limited to [`MAX_EXPR_DEPTH`] (Loki has no such limit; a chain of two
+//!   literals folds into one and does not count). Input is limited to
+//!   [`MAX_QUERY_BYTES`].
 
 use super::ast::{
     BinOp, BinaryLabelFilter, BinaryOp, BytesFilter, Cardinality, CmpOp, DurationFilter, Grouping,
@@ -39,9 +47,16 @@ use crate::model::{MatchOp, Matcher};
 /// Loki's `maxInputSize`: longer queries are rejected before parsing.
 pub const MAX_QUERY_BYTES: usize = 131_072;
 
-/// The deepest nesting (parentheses, function calls, operator trees) the
-/// parser accepts.
+/// The deepest nesting (parentheses, function calls, aggregations) the
+/// parser accepts. Operator chains do not count.
 pub const MAX_NESTING: usize = 128;
+
+/// The tallest expression tree the parser builds: a chain of binary
+/// operators or label filter joins (`a or b or ...`) makes one level per
+/// operator, and everything that later walks the tree (printing, cloning,
+/// dropping, evaluation) recurses per level. 1,024 levels fit a 256 KiB
+/// stack in debug builds (tokio workers have 2 MiB); Loki has no limit.
+pub const MAX_EXPR_DEPTH: usize = 512;
 
 pub(crate) const EMPTY_MATCHERS: &str = "queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will";
 
@@ -56,7 +71,7 @@ pub(crate) enum Value {
 struct Node {
     value: Value,
     span: Span,
-    /// Height of the tree below this node, bounded by [`MAX_NESTING`].
+    /// Height of the tree below this node, bounded by [`MAX_EXPR_DEPTH`].
     depth: u32,
 }
 
@@ -81,7 +96,7 @@ pub(crate) fn parse_unvalidated(query: &str) -> Result<Value, ParseError> {
         last_end: 0,
         nesting: 0,
     };
-    let node = p.parse_expr(0)?;
+    let node = p.parse_expr()?;
     if p.peek_tok()? != Tok::Eof {
         return Err(p.error_here(&[]));
     }
@@ -269,6 +284,13 @@ fn go_type_name(log: &LogExpr) -> &'static str {
     }
 }
 
+/// A binary operator waiting on the operator stack for its right operand.
+struct PendingOp {
+    op: BinOp,
+    return_bool: bool,
+    matching: VectorMatching,
+}
+
 /// What precedes the inner expression of a vector aggregation.
 struct VectorHead<'a> {
     op: VectorOp,
@@ -387,9 +409,20 @@ impl<'a> Parser<'a> {
         self.nesting -= 1;
     }
 
+    /// The height of a tree built from operator chains is bounded by
+    /// [`MAX_EXPR_DEPTH`] levels above its leaves (which have depth 1).
     fn check_depth(&mut self, depth: u32) -> Result<(), ParseError> {
-        if depth as usize > MAX_NESTING {
-            return Err(self.too_deep());
+        if depth as usize > MAX_EXPR_DEPTH + 1 {
+            let start = self.peek().map(|t| t.start).unwrap_or(self.last_end);
+            let (line, col) = self.lexer.line_col(start);
+            return Err(ParseError::at(
+                line,
+                col,
+                Span::new(start, start),
+                format!(
+                    "syntax error: the query's expression tree is too deep (more than {MAX_EXPR_DEPTH} chained operators or label filters); split the query"
+                ),
+            ));
         }
         Ok(())
     }
@@ -397,32 +430,70 @@ impl<'a> Parser<'a> {
     // ---------------------------------------------------------------
     // Expressions
 
-    fn parse_expr(&mut self, min_prec: u8) -> Result<Node, ParseError> {
+    /// An expression with its binary operators. Recurses only into the
+    /// operands' own nesting (parentheses, calls), which [`Self::enter`]
+    /// counts.
+    fn parse_expr(&mut self) -> Result<Node, ParseError> {
         self.enter()?;
         let lhs = self.parse_unary()?;
-        let node = self.parse_binary_rest(lhs, min_prec)?;
+        let node = self.parse_binary_rest(lhs)?;
         self.leave();
         Ok(node)
     }
 
-    fn parse_binary_rest(&mut self, mut lhs: Node, min_prec: u8) -> Result<Node, ParseError> {
-        loop {
-            let Some(op) = binary_op(self.peek_tok()?) else {
-                return Ok(lhs);
-            };
-            if op.precedence() < min_prec {
-                return Ok(lhs);
+    /// The operators and operands after `lhs`, by shift-reduce with Loki's
+    /// precedences: the operator on the stack is reduced before the next
+    /// one when it binds tighter, or as tight and is left-associative.
+    /// This builds the tree precedence climbing would, without recursing
+    /// per operator, so a chain of any length costs no stack.
+    fn parse_binary_rest(&mut self, lhs: Node) -> Result<Node, ParseError> {
+        if binary_op(self.peek_tok()?).is_none() {
+            // No operator: no stacks to allocate.
+            return Ok(lhs);
+        }
+        let mut operands = vec![lhs];
+        let mut ops: Vec<PendingOp> = Vec::new();
+        while let Some(op) = binary_op(self.peek_tok()?) {
+            while let Some(top) = ops.last() {
+                let (tp, np) = (top.op.precedence(), op.precedence());
+                if tp > np || (tp == np && !top.op.is_right_associative()) {
+                    self.reduce_binary(&mut operands, &mut ops)?;
+                } else {
+                    break;
+                }
             }
             self.bump()?;
             let (return_bool, matching) = self.parse_bin_modifier()?;
-            let next_min = if op.is_right_associative() {
-                op.precedence()
-            } else {
-                op.precedence() + 1
-            };
-            let rhs = self.parse_expr(next_min)?;
-            lhs = self.make_binary(op, return_bool, matching, lhs, rhs)?;
+            ops.push(PendingOp {
+                op,
+                return_bool,
+                matching,
+            });
+            operands.push(self.parse_unary()?);
         }
+        while !ops.is_empty() {
+            self.reduce_binary(&mut operands, &mut ops)?;
+        }
+        match operands.pop() {
+            Some(node) if operands.is_empty() => Ok(node),
+            _ => Err(self.error_here(&[])),
+        }
+    }
+
+    /// Replaces the top two operands with the top operator applied to them.
+    fn reduce_binary(
+        &mut self,
+        operands: &mut Vec<Node>,
+        ops: &mut Vec<PendingOp>,
+    ) -> Result<(), ParseError> {
+        let (Some(pending), Some(rhs), Some(lhs)) = (ops.pop(), operands.pop(), operands.pop())
+        else {
+            // The loop pushes one operand per operator after the first.
+            return Err(self.error_here(&[]));
+        };
+        let node = self.make_binary(pending.op, pending.return_bool, pending.matching, lhs, rhs)?;
+        operands.push(node);
+        Ok(())
     }
 
     /// `[bool] [on|ignoring (labels) [group_left|group_right [(labels)]]]`.
@@ -495,12 +566,17 @@ impl<'a> Parser<'a> {
     ) -> Result<Node, ParseError> {
         let span = lhs.span.to(rhs.span);
         let depth = lhs.depth.max(rhs.depth) + 1;
-        self.check_depth(depth)?;
         let invalid = |msg: String| Value::Invalid(ParseError::validation(msg, Some(span)));
         let literal = |v: &Value| match v {
             Value::Sample(SampleExpr::Literal(l)) => Some(l.value),
             _ => None,
         };
+        let folds = !op.is_set_op()
+            && matches!(lhs.value, Value::Sample(SampleExpr::Literal(_)))
+            && matches!(rhs.value, Value::Sample(SampleExpr::Literal(_)));
+        if !folds {
+            self.check_depth(depth)?;
+        }
         let value = if let Value::Log(l) = &lhs.value {
             invalid(format!(
                 "unexpected type for left leg of binary operation ({}): {}",
@@ -524,10 +600,16 @@ impl<'a> Parser<'a> {
                 op.as_str()
             ))
         } else if let (Some(l), Some(r)) = (literal(&lhs.value), literal(&rhs.value)) {
-            match op.apply(l, r) {
+            // Folded: a literal again, whatever the length of the chain.
+            let value = match op.apply(l, r) {
                 Some(value) => Value::Sample(SampleExpr::Literal(Literal { value, span })),
                 None => invalid(format!("unexpected operation {}", op.as_str())),
-            }
+            };
+            return Ok(Node {
+                value,
+                span,
+                depth: 1,
+            });
         } else {
             match (lhs.value, rhs.value) {
                 (Value::Invalid(err), _) | (_, Value::Invalid(err)) => Value::Invalid(err),
@@ -554,7 +636,7 @@ impl<'a> Parser<'a> {
             Tok::OpenBrace => self.parse_log_node(),
             Tok::OpenParen => {
                 self.bump()?;
-                let inner = self.parse_expr(0)?;
+                let inner = self.parse_expr()?;
                 self.expect(Tok::CloseParen, &[])?;
                 Ok(inner)
             }
@@ -613,7 +695,7 @@ impl<'a> Parser<'a> {
     fn parse_label_replace(&mut self) -> Result<Node, ParseError> {
         let start = self.bump()?.start;
         self.expect(Tok::OpenParen, &[Tok::OpenParen])?;
-        let inner = self.parse_expr(0)?;
+        let inner = self.parse_expr()?;
         self.finish_label_replace(start, inner)
     }
 
@@ -677,11 +759,11 @@ impl<'a> Parser<'a> {
         let inner = match self.take_leading_literal(&head) {
             Some(literal) => {
                 self.enter()?;
-                let node = self.parse_binary_rest(literal, 0)?;
+                let node = self.parse_binary_rest(literal)?;
                 self.leave();
                 node
             }
-            None => self.parse_expr(0)?,
+            None => self.parse_expr()?,
         };
         self.finish_vector_aggregation(head, inner)
     }
@@ -1257,7 +1339,7 @@ impl<'a> Parser<'a> {
                 }
             }
             Tok::Identifier | Tok::OpenParen => {
-                let (filter, _) = self.parse_label_filter(None)?;
+                let (filter, _) = self.parse_label_filter()?;
                 Stage::LabelFilter(LabelFilterStage {
                     filter,
                     span: span(self),
@@ -1367,7 +1449,7 @@ impl<'a> Parser<'a> {
         let mut post_filters = Vec::new();
         while self.peek_tok()? == Tok::Pipe {
             self.bump()?;
-            let (filter, _) = self.parse_label_filter(None)?;
+            let (filter, _) = self.parse_label_filter()?;
             post_filters.push(filter);
         }
         Ok(Unwrap {
@@ -1382,13 +1464,12 @@ impl<'a> Parser<'a> {
     // Label filters
 
     /// A label filter, joining operands as yacc resolves Loki's ambiguous
-    /// `labelFilter` rules. `pending` is the join waiting for this operand.
-    fn parse_label_filter(
-        &mut self,
-        pending: Option<Join>,
-    ) -> Result<(LabelFilter, u32), ParseError> {
-        self.enter()?;
-        let (mut left, mut depth) = self.parse_label_filter_operand()?;
+    /// `labelFilter` rules: shift-reduce with an explicit stack, reducing
+    /// the join on the stack before the next one only when yacc would
+    /// ([`reduces`]). Only parentheses recurse.
+    fn parse_label_filter(&mut self) -> Result<(LabelFilter, u32), ParseError> {
+        let mut operands = vec![self.parse_label_filter_operand()?];
+        let mut joins: Vec<Join> = Vec::new();
         loop {
             let join = match self.peek_tok()? {
                 Tok::And => Join::And,
@@ -1397,38 +1478,62 @@ impl<'a> Parser<'a> {
                 Tok::Identifier | Tok::OpenParen => Join::Juxtapose,
                 _ => break,
             };
-            if pending.is_some_and(|p| reduces(p, join)) {
-                break;
+            while joins.last().is_some_and(|&top| reduces(top, join)) {
+                self.reduce_label_filter(&mut operands, &mut joins)?;
             }
             if join != Join::Juxtapose {
                 self.bump()?;
             }
-            let (right, right_depth) = self.parse_label_filter(Some(join))?;
-            depth = depth.max(right_depth) + 1;
-            self.check_depth(depth)?;
-            let span = left.span().to(right.span());
-            let op = if join == Join::Or {
-                LabelFilterJoin::Or
-            } else {
-                LabelFilterJoin::And
-            };
-            left = LabelFilter::Binary(Box::new(BinaryLabelFilter {
-                op,
-                left,
-                right,
-                span,
-            }));
+            joins.push(join);
+            operands.push(self.parse_label_filter_operand()?);
         }
-        self.leave();
-        Ok((left, depth))
+        while !joins.is_empty() {
+            self.reduce_label_filter(&mut operands, &mut joins)?;
+        }
+        match operands.pop() {
+            Some(filter) if operands.is_empty() => Ok(filter),
+            _ => Err(self.error_here(&[])),
+        }
+    }
+
+    /// Replaces the top two operands with the top join applied to them.
+    fn reduce_label_filter(
+        &mut self,
+        operands: &mut Vec<(LabelFilter, u32)>,
+        joins: &mut Vec<Join>,
+    ) -> Result<(), ParseError> {
+        let (Some(join), Some((right, right_depth)), Some((left, left_depth))) =
+            (joins.pop(), operands.pop(), operands.pop())
+        else {
+            // The loop pushes one operand per join after the first.
+            return Err(self.error_here(&[]));
+        };
+        let depth = left_depth.max(right_depth) + 1;
+        self.check_depth(depth)?;
+        let span = left.span().to(right.span());
+        let op = if join == Join::Or {
+            LabelFilterJoin::Or
+        } else {
+            LabelFilterJoin::And
+        };
+        let filter = LabelFilter::Binary(Box::new(BinaryLabelFilter {
+            op,
+            left,
+            right,
+            span,
+        }));
+        operands.push((filter, depth));
+        Ok(())
     }
 
     fn parse_label_filter_operand(&mut self) -> Result<(LabelFilter, u32), ParseError> {
         match self.peek_tok()? {
             Tok::OpenParen => {
+                self.enter()?;
                 self.bump()?;
-                let inner = self.parse_label_filter(None)?;
+                let inner = self.parse_label_filter()?;
                 self.expect(Tok::CloseParen, &[])?;
+                self.leave();
                 Ok(inner)
             }
             Tok::Identifier => self.parse_label_filter_leaf(),

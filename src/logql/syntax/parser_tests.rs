@@ -878,17 +878,86 @@ fn hostile_nesting_is_an_error_not_a_crash() {
     let deep_parens = format!("{}1{}", "(".repeat(5000), ")".repeat(5000));
     assert!(err(&deep_parens).contains("nests too deeply"));
     let x = r#"count_over_time({a="b"}[1m])"#;
-    let long_chain = vec![x; 2000].join(" + ");
-    assert!(err(&long_chain).contains("nests too deeply"));
-    let filters = vec![r#"a="b""#; 5000].join(" ");
-    assert!(err(&format!(r#"{{a="b"}} | {filters}"#)).contains("nests too deeply"));
-    let ands = vec![r#"a="b""#; 5000].join(" and ");
-    assert!(err(&format!(r#"{{a="b"}} | {ands}"#)).contains("nests too deeply"));
     let aggs = format!("{}{x}{}", "sum(".repeat(400), ")".repeat(400));
     assert!(err(&aggs).contains("nests too deeply"));
-    // A realistic amount of nesting is fine.
-    let ok = vec![x; 100].join(" + ");
-    assert!(parse(&ok).is_ok());
+    let filters = format!(r#"{{a="b"}} | {}a="b"{}"#, "(".repeat(400), ")".repeat(400));
+    assert!(err(&filters).contains("nests too deeply"));
+    // Chains are not nesting, but their trees are bounded.
+    let too_deep = "the query's expression tree is too deep (more than 512 chained operators or label filters); split the query";
+    let long_chain = vec![x; 2000].join(" + ");
+    assert!(err(&long_chain).contains(too_deep));
+    let filters = vec![r#"a="b""#; 5000].join(" ");
+    assert!(err(&format!(r#"{{a="b"}} | {filters}"#)).contains(too_deep));
+    let ands = vec![r#"a="b""#; 5000].join(" and ");
+    assert!(err(&format!(r#"{{a="b"}} | {ands}"#)).contains(too_deep));
+}
+
+/// Regression (audit of issue 3): every `+` and every `or` of a label
+/// filter counted as a nesting level, so 129 terms were "too deep"; Loki
+/// accepts them.
+#[test]
+fn regression_flat_chains_are_not_nesting() {
+    let ones = vec!["1"; 129].join("+");
+    assert_eq!(canon(&ones), "129");
+    let ors = vec![r#"a="b""#; 129].join(" or ");
+    assert!(parse(&format!(r#"{{app="api"}} | {ors}"#)).is_ok());
+    let commas = vec!["a>1"; 129].join(", ");
+    assert!(parse(&format!(r#"{{app="api"}} | {commas}"#)).is_ok());
+    let x = r#"count_over_time({a="b"}[1m])"#;
+    for op in [" + ", " ^ ", " or ", " * "] {
+        let chain = vec![x; 129].join(op);
+        let parsed = parse(&chain).unwrap();
+        // Printing spells out every level, which is nesting when read back.
+        assert!(parsed.to_string().matches('(').count() >= 2 * 129 - 1);
+    }
+    // At the bound exactly.
+    let at_limit = vec![r#"a="b""#; MAX_EXPR_DEPTH + 1].join(" or ");
+    assert!(parse(&format!(r#"{{app="api"}} | {at_limit}"#)).is_ok());
+    let over = vec![r#"a="b""#; MAX_EXPR_DEPTH + 2].join(" or ");
+    assert!(err(&format!(r#"{{app="api"}} | {over}"#)).contains("expression tree is too deep"));
+}
+
+/// The shift-reduce parser builds the trees precedence climbing and yacc
+/// built: precedence, left and right associativity, and yacc's shifting on
+/// `,` and juxtaposition.
+#[test]
+fn chains_keep_their_shape() {
+    let x = |n: &str| format!(r#"count_over_time({{a="{n}"}}[1m])"#);
+    let (a, b, c, d) = (x("a"), x("b"), x("c"), x("d"));
+    let shape = |q: String| {
+        canon(&q)
+            .replace(&x("a"), "a")
+            .replace(&x("b"), "b")
+            .replace(&x("c"), "c")
+            .replace(&x("d"), "d")
+    };
+    assert_eq!(shape(format!("{a} - {b} - {c}")), "((a - b) - c)");
+    assert_eq!(shape(format!("{a} ^ {b} ^ {c}")), "(a ^ (b ^ c))");
+    assert_eq!(
+        shape(format!("{a} + {b} * {c} ^ {d}")),
+        "(a + (b * (c ^ d)))"
+    );
+    assert_eq!(
+        shape(format!("{a} * {b} + {c} * {d}")),
+        "((a * b) + (c * d))"
+    );
+    assert_eq!(
+        shape(format!("{a} or {b} and {c} > {d}")),
+        "(a or (b and (c > d)))"
+    );
+    assert_eq!(
+        shape(format!("{a} > bool {b} + {c} == {d}")),
+        "((a > bool (b + c)) == d)"
+    );
+    let f = |q: &str| canon(&format!(r#"{{app="x"}} | {q}"#)).replace(r#"{app="x"} | "#, "");
+    assert_eq!(f("a=1 or b=1 or c=1"), "( ( a==1 or b==1 ) or c==1 )");
+    assert_eq!(f("a=1, b=1 or c=1"), "( a==1 , ( b==1 or c==1 ) )");
+    assert_eq!(f("a=1 or b=1, c=1"), "( a==1 or ( b==1 , c==1 ) )");
+    assert_eq!(
+        f("a=1 or b=1 and c=1 or d=1"),
+        "( ( a==1 or ( b==1 , c==1 ) ) or d==1 )"
+    );
+    assert_eq!(f("a=1 b=1 c=1"), "( a==1 , ( b==1 , c==1 ) )");
 }
 
 /// At the nesting limit, parsing fits in a 1 MiB stack even in debug builds
@@ -905,10 +974,12 @@ fn nesting_limit_fits_a_small_stack() {
             "label_replace(".repeat(n),
             r#","a","b","c","d")"#.repeat(n)
         ),
-        format!(r#"{{a="b"}} | {}"#, vec![r#"a="b""#; n].join(" ")),
         format!(r#"{{a="b"}} | {}a="b"{}"#, "(".repeat(n), ")".repeat(n)),
-        vec![x; n].join(" ^ "),
-        vec![x; n].join(" + "),
+        format!(
+            "{}{x}{}",
+            "sum(1 + 2 * 3 ^ 4 > bool ".repeat(n),
+            ")".repeat(n)
+        ),
     ];
     for q in queries {
         let handle = std::thread::Builder::new()
@@ -916,6 +987,70 @@ fn nesting_limit_fits_a_small_stack() {
             .spawn(move || parse(&q).map(|e| e.to_string().len()))
             .unwrap();
         assert!(handle.join().unwrap().is_ok());
+    }
+}
+
+/// Runs `f` on a thread with a stack of `kib` KiB (tokio workers have
+/// 2 MiB): a stack overflow aborts the test binary.
+pub(crate) fn on_stack<T: Send + 'static>(kib: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(kib << 10)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// Queries of the maximum size made of one long chain parse on a 256 KiB
+/// stack: parsing never recurses per operator. A tree at
+/// [`MAX_EXPR_DEPTH`] prints, clones, compares and drops on a 1 MiB stack
+/// in a debug build (derived `Clone` and `Drop` recurse per level).
+#[test]
+fn max_size_chains_fit_a_small_stack() {
+    let terms = (MAX_QUERY_BYTES - 2) / 2;
+    let ones = format!("1{}", "+1".repeat(terms));
+    assert!(ones.len() < MAX_QUERY_BYTES);
+    let pows = format!("1{}", "^1".repeat(terms));
+    for (q, sum) in [(ones, terms + 1), (pows, 1)] {
+        let text = on_stack(256, move || parse(&q).map(|e| e.to_string()));
+        assert_eq!(text.unwrap(), sum.to_string());
+    }
+    let ors = format!(
+        r#"{{app="api"}} | a="b"{}"#,
+        r#" or a="b""#.repeat((MAX_QUERY_BYTES - 30) / 9)
+    );
+    assert!(ors.len() < MAX_QUERY_BYTES);
+    let error = on_stack(256, move || parse(&ors).map(|e| e.to_string()));
+    assert!(
+        error
+            .unwrap_err()
+            .to_string()
+            .contains("expression tree is too deep")
+    );
+
+    let x = r#"count_over_time({a="b"} | a="b"[1m])"#;
+    let filters = vec![r#"a="b""#; MAX_EXPR_DEPTH + 1].join(" or ");
+    let queries = [
+        format!(r#"{{app="api"}} | {filters}"#),
+        format!(
+            r#"{{app="api"}} | {}"#,
+            vec![r#"a="b""#; MAX_EXPR_DEPTH + 1].join(", ")
+        ),
+        vec![x; MAX_EXPR_DEPTH + 1].join(" + "),
+        vec![x; MAX_EXPR_DEPTH + 1].join(" ^ "),
+        format!(r#"sum(rate({{app="api"}} | {filters} [1m]))"#),
+    ];
+    for q in queries {
+        on_stack(1024, move || {
+            let e = parse(&q).unwrap();
+            let copy = e.clone();
+            assert_eq!(copy, e);
+            assert!(!format!("{e:?}").is_empty());
+            assert!(!e.to_string().is_empty());
+            assert!(!pretty(&e).is_empty());
+            drop(copy);
+            drop(e);
+        });
     }
 }
 

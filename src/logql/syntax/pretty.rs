@@ -135,11 +135,35 @@ impl Pretty {
         out
     }
 
+    /// Recurses once per level of a chain (up to
+    /// [`super::MAX_EXPR_DEPTH`]), so the recursive frame is kept small:
+    /// the variants' work is in functions of their own.
     fn sample(&self, e: &SampleExpr, level: usize) -> String {
         let text = e.to_string();
         if self.fits(&text) {
             return indent(level) + &text;
         }
+        match e {
+            SampleExpr::BinaryOp(b) => self.binary(b, level),
+            _ => self.sample_broken(e, level, text),
+        }
+    }
+
+    #[inline(never)]
+    fn binary(&self, b: &super::ast::BinaryOp, level: usize) -> String {
+        let lhs = self.sample(&b.lhs, level + 1);
+        let rhs = self.sample(&b.rhs, level + 1);
+        let mut out = lhs;
+        out.push('\n');
+        out.push_str(&indent(level));
+        out.push_str(&binary_op_text_pretty(b));
+        out.push('\n');
+        out.push_str(&rhs);
+        out
+    }
+
+    #[inline(never)]
+    fn sample_broken(&self, e: &SampleExpr, level: usize, text: String) -> String {
         match e {
             SampleExpr::RangeAggregation(r) => {
                 let mut out = indent(level) + r.op.as_str() + "(\n";
@@ -170,13 +194,7 @@ impl Pretty {
                 out.push_str(&format!("\n{})", indent(level)));
                 out
             }
-            SampleExpr::BinaryOp(b) => format!(
-                "{}\n{}{}\n{}",
-                self.sample(&b.lhs, level + 1),
-                indent(level),
-                binary_op_text_pretty(b),
-                self.sample(&b.rhs, level + 1)
-            ),
+            SampleExpr::BinaryOp(b) => self.binary(b, level),
             SampleExpr::LabelReplace(l) => {
                 let args = [
                     self.sample(&l.inner, level + 1),

@@ -181,63 +181,89 @@ fn format_filter_number(v: f64) -> String {
     }
 }
 
+/// A step of printing a tree without recursing per level: chains make
+/// trees up to [`super::MAX_EXPR_DEPTH`] tall.
+enum Step<'a, T> {
+    Node(&'a T),
+    Text(&'static str),
+    Owned(String),
+}
+
 impl Display for LabelFilter {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        match self {
-            LabelFilter::Binary(b) => {
-                let join = match b.op {
-                    LabelFilterJoin::And => " , ",
-                    LabelFilterJoin::Or => " or ",
-                };
-                write!(f, "( {}{join}{} )", b.left, b.right)
-            }
-            LabelFilter::Matcher(m) => {
-                let matcher = &m.matcher;
-                let regex = matches!(matcher.op, MatchOp::Re | MatchOp::Nre);
-                if regex && !regex_is_simplified(&matcher.value) {
-                    write!(f, "{}{}", matcher.name, matcher.op.as_str())?;
-                    if matcher.value.contains('`') || matcher.value.chars().any(char::is_control) {
-                        write_go_quoted(f, &matcher.value)
-                    } else {
-                        write!(f, "`{}`", matcher.value)
-                    }
-                } else {
-                    matcher.fmt(f)
+        let mut todo = vec![Step::Node(self)];
+        while let Some(step) = todo.pop() {
+            match step {
+                Step::Node(LabelFilter::Binary(b)) => {
+                    let join = match b.op {
+                        LabelFilterJoin::And => " , ",
+                        LabelFilterJoin::Or => " or ",
+                    };
+                    f.write_str("( ")?;
+                    todo.push(Step::Text(" )"));
+                    todo.push(Step::Node(&b.right));
+                    todo.push(Step::Text(join));
+                    todo.push(Step::Node(&b.left));
                 }
+                Step::Node(leaf) => fmt_label_filter_leaf(leaf, f)?,
+                Step::Text(text) => f.write_str(text)?,
+                Step::Owned(text) => f.write_str(&text)?,
             }
-            LabelFilter::Number(n) => {
-                write!(
-                    f,
-                    "{}{}{}",
-                    n.label,
-                    n.op.as_str(),
-                    format_filter_number(n.value)
-                )
+        }
+        Ok(())
+    }
+}
+
+/// A label filter other than `and`/`or`.
+fn fmt_label_filter_leaf(filter: &LabelFilter, f: &mut Formatter<'_>) -> fmt::Result {
+    match filter {
+        LabelFilter::Binary(_) => Ok(()),
+        LabelFilter::Matcher(m) => {
+            let matcher = &m.matcher;
+            let regex = matches!(matcher.op, MatchOp::Re | MatchOp::Nre);
+            if regex && !regex_is_simplified(&matcher.value) {
+                write!(f, "{}{}", matcher.name, matcher.op.as_str())?;
+                if matcher.value.contains('`') || matcher.value.chars().any(char::is_control) {
+                    write_go_quoted(f, &matcher.value)
+                } else {
+                    write!(f, "`{}`", matcher.value)
+                }
+            } else {
+                matcher.fmt(f)
             }
-            LabelFilter::Duration(d) => write!(
+        }
+        LabelFilter::Number(n) => {
+            write!(
                 f,
                 "{}{}{}",
-                d.label,
-                d.op.as_str(),
-                golang::format_go_duration(d.value)
-            ),
-            LabelFilter::Bytes(b) => {
-                let value = if b.value == 0 {
-                    "0kB".to_string()
-                } else {
-                    golang::format_bytes(b.value)
-                };
-                write!(f, "{}{}{value}", b.label, b.op.as_str())
-            }
-            LabelFilter::Ip(ip) => {
-                write!(
-                    f,
-                    "{}{}ip({})",
-                    ip.label,
-                    if ip.negated { "!=" } else { "=" },
-                    quote(&ip.pattern)
-                )
-            }
+                n.label,
+                n.op.as_str(),
+                format_filter_number(n.value)
+            )
+        }
+        LabelFilter::Duration(d) => write!(
+            f,
+            "{}{}{}",
+            d.label,
+            d.op.as_str(),
+            golang::format_go_duration(d.value)
+        ),
+        LabelFilter::Bytes(b) => {
+            let value = if b.value == 0 {
+                "0kB".to_string()
+            } else {
+                golang::format_bytes(b.value)
+            };
+            write!(f, "{}{}{value}", b.label, b.op.as_str())
+        }
+        LabelFilter::Ip(ip) => {
+            write!(
+                f,
+                "{}{}ip({})",
+                ip.label,
+                if ip.negated { "!=" } else { "=" },
+                quote(&ip.pattern)
+            )
         }
     }
 }
@@ -340,44 +366,62 @@ pub(crate) fn binary_op_text_pretty(e: &BinaryOp) -> String {
 
 impl Display for SampleExpr {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        match self {
-            SampleExpr::RangeAggregation(e) => {
-                write!(f, "{}(", e.op.as_str())?;
-                if let Some(p) = e.param {
-                    write!(f, "{},", golang::format_float_f(p))?;
+        let mut todo = vec![Step::Node(self)];
+        while let Some(step) = todo.pop() {
+            match step {
+                Step::Node(SampleExpr::BinaryOp(e)) => {
+                    f.write_char('(')?;
+                    todo.push(Step::Text(")"));
+                    todo.push(Step::Node(&e.rhs));
+                    todo.push(Step::Owned(format!(" {} ", binary_op_text(e, ","))));
+                    todo.push(Step::Node(&e.lhs));
                 }
-                write!(f, "{})", e.range)?;
-                if let Some(g) = &e.grouping {
-                    g.fmt(f)?;
-                }
-                Ok(())
+                Step::Node(other) => fmt_sample_expr(other, f)?,
+                Step::Text(text) => f.write_str(text)?,
+                Step::Owned(text) => f.write_str(&text)?,
             }
-            SampleExpr::VectorAggregation(e) => {
-                f.write_str(e.op.as_str())?;
-                if !e.grouping.is_singleton() {
-                    e.grouping.fmt(f)?;
-                }
-                f.write_char('(')?;
-                if let Some(k) = e.param {
-                    write!(f, "{k},")?;
-                }
-                write!(f, "{})", e.inner)
-            }
-            SampleExpr::BinaryOp(e) => {
-                write!(f, "({} {} {})", e.lhs, binary_op_text(e, ","), e.rhs)
-            }
-            SampleExpr::Literal(l) => f.write_str(&format_literal(l.value)),
-            SampleExpr::Vector(v) => write!(f, "vector({})", format_vector_value(v.value)),
-            SampleExpr::LabelReplace(e) => write!(
-                f,
-                "label_replace({},{},{},{},{})",
-                e.inner,
-                quote(&e.dst),
-                quote(&e.replacement),
-                quote(&e.src),
-                quote(&e.regex)
-            ),
         }
+        Ok(())
+    }
+}
+
+/// A metric expression other than a binary operation.
+fn fmt_sample_expr(expr: &SampleExpr, f: &mut Formatter<'_>) -> fmt::Result {
+    match expr {
+        SampleExpr::RangeAggregation(e) => {
+            write!(f, "{}(", e.op.as_str())?;
+            if let Some(p) = e.param {
+                write!(f, "{},", golang::format_float_f(p))?;
+            }
+            write!(f, "{})", e.range)?;
+            if let Some(g) = &e.grouping {
+                g.fmt(f)?;
+            }
+            Ok(())
+        }
+        SampleExpr::VectorAggregation(e) => {
+            f.write_str(e.op.as_str())?;
+            if !e.grouping.is_singleton() {
+                e.grouping.fmt(f)?;
+            }
+            f.write_char('(')?;
+            if let Some(k) = e.param {
+                write!(f, "{k},")?;
+            }
+            write!(f, "{})", e.inner)
+        }
+        SampleExpr::BinaryOp(_) => Ok(()),
+        SampleExpr::Literal(l) => f.write_str(&format_literal(l.value)),
+        SampleExpr::Vector(v) => write!(f, "vector({})", format_vector_value(v.value)),
+        SampleExpr::LabelReplace(e) => write!(
+            f,
+            "label_replace({},{},{},{},{})",
+            e.inner,
+            quote(&e.dst),
+            quote(&e.replacement),
+            quote(&e.src),
+            quote(&e.regex)
+        ),
     }
 }
 
