@@ -22,6 +22,7 @@ pub mod tail;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -32,7 +33,7 @@ use axum::routing::{get, post};
 use crate::config::Config;
 use crate::ingest::Distributor;
 use crate::limits::Overrides;
-use crate::logql::eval::Engine;
+use crate::logql::eval::{Engine, QueryError};
 use crate::model::TenantId;
 use crate::store::Store;
 
@@ -161,6 +162,34 @@ async fn flush(State(st): State<SharedState>) -> Response {
     }
 }
 
+/// Bounds every query request — metadata, index and Drilldown reads as
+/// well as LogQL — by the tenant's `query_timeout`, as Loki's queriers do:
+/// 504 with Loki's message when it runs out. (The LogQL engine enforces it
+/// too, and cancels its workers when its future is dropped.)
+async fn query_timeout(
+    State(st): State<SharedState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    // A request without a valid tenant is refused by its handler.
+    let timeout = st
+        .tenant(req.headers())
+        .map(|t| st.overrides.get(t.as_str()).query_timeout.get())
+        .unwrap_or_default();
+    bounded(timeout, next.run(req)).await
+}
+
+/// `answer` unless it takes longer than `timeout` (zero: no limit).
+async fn bounded(timeout: Duration, answer: impl Future<Output = Response>) -> Response {
+    if timeout.is_zero() {
+        return answer.await;
+    }
+    match tokio::time::timeout(timeout, answer).await {
+        Ok(r) => r,
+        Err(_) => ApiError::from(QueryError::Timeout).into_response(),
+    }
+}
+
 /// The full router.
 pub fn router(state: SharedState) -> Router {
     let queries = Router::new()
@@ -221,6 +250,10 @@ pub fn router(state: SharedState) -> Router {
             "/loki/api/v1/format_query",
             get(query::format_query).post(query::format_query),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            query_timeout,
+        ))
         .layer(
             // Level 1: a log query's answer is mostly log lines, which
             // gzip's fastest level already shrinks ~5x, at several times
@@ -275,4 +308,26 @@ pub fn router(state: SharedState) -> Router {
             instrument::instrument,
         ))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_past_query_timeout_is_504_with_lokis_message() {
+        let slow = std::future::pending::<Response>();
+        let r = bounded(Duration::from_millis(20), slow).await;
+        assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 10).await.unwrap();
+        assert!(
+            body.starts_with(b"request timed out, decrease the duration of the request"),
+            "{body:?}"
+        );
+        // Zero means no limit; an answer in time passes through.
+        let quick = async { StatusCode::NO_CONTENT.into_response() };
+        assert_eq!(bounded(Duration::ZERO, quick).await.status(), 204);
+        let quick = async { StatusCode::NO_CONTENT.into_response() };
+        assert_eq!(bounded(Duration::from_secs(5), quick).await.status(), 204);
+    }
 }
