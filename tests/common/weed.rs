@@ -67,7 +67,27 @@ pub fn weed() -> &'static WeedServer {
     SERVER.get_or_init(start)
 }
 
+/// Starts SeaweedFS, retrying with fresh ports and a fresh directory when
+/// an attempt is not ready in time (on a loaded machine a port picked by
+/// [`free_port`] can be taken by another test before weed binds it).
 fn start() -> WeedServer {
+    const ATTEMPTS: usize = 3;
+    let mut logs = Vec::new();
+    for _ in 0..ATTEMPTS {
+        match try_start(Duration::from_secs(40)) {
+            Ok(server) => return server,
+            Err(log) => logs.push(log),
+        }
+    }
+    panic!(
+        "SeaweedFS did not start in {ATTEMPTS} attempts of 40 s each:\n{}",
+        logs.join("\n---\n")
+    );
+}
+
+/// One attempt: the server, or its log when it was not ready by `wait`
+/// (the attempt's weed is then killed and its directory removed).
+fn try_start(wait: Duration) -> Result<WeedServer, String> {
     let bin = weed_binary();
     let dir =
         std::env::temp_dir().join(format!("lokal-weed-{}-{}", std::process::id(), free_port()));
@@ -121,12 +141,12 @@ fn start() -> WeedServer {
     let log = std::fs::File::create(dir.join("weed.log")).unwrap();
     // The watchdog: weed runs as long as this test process does.
     let script = format!(
-        r#""$0" "$@" & w=$!; while kill -0 {pid} 2>/dev/null && kill -0 $w 2>/dev/null; do sleep 1; done; kill $w 2>/dev/null; sleep 3; kill -9 $w 2>/dev/null; rm -rf '{dir}'"#,
+        r#""$0" "$@" & w=$!; echo $w > '{dir}/weed.pid'; while kill -0 {pid} 2>/dev/null && kill -0 $w 2>/dev/null; do sleep 1; done; kill $w 2>/dev/null; sleep 3; kill -9 $w 2>/dev/null; rm -rf '{dir}'"#,
         pid = std::process::id(),
         dir = dir.display()
     );
     // Never waited for: the watchdog ends weed itself after this process.
-    let watchdog = Command::new("sh")
+    let mut watchdog = Command::new("sh")
         .arg("-c")
         .arg(script)
         .arg(&bin)
@@ -137,22 +157,28 @@ fn start() -> WeedServer {
         .spawn()
         .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
     // Ready when S3 listens and the filer has every bucket's directory.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + wait;
     while std::net::TcpStream::connect(("127.0.0.1", s3_port)).is_err()
         || (0..BUCKETS)
             .any(|i| http_status(filer_port, &format!("/buckets/lokal-test-{i}/")) != Some(200))
     {
         if Instant::now() > deadline {
             let log = std::fs::read_to_string(dir.join("weed.log")).unwrap_or_default();
-            panic!("SeaweedFS did not start within 60 s:\n{log}");
+            if let Ok(pid) = std::fs::read_to_string(dir.join("weed.pid")) {
+                let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+            }
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(format!("not ready within {wait:?}:\n{log}"));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    WeedServer {
+    Ok(WeedServer {
         endpoint: format!("http://127.0.0.1:{s3_port}"),
         dir,
         _watchdog: std::sync::Mutex::new(watchdog),
-    }
+    })
 }
 
 /// The status of a plain HTTP GET on the loopback.
