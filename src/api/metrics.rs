@@ -23,6 +23,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -38,8 +39,9 @@ use prometheus_client::registry::Registry;
 
 use super::SharedState;
 use super::instrument::HttpMetrics;
-use crate::ingest::{Distributor, Reason};
+use crate::ingest::{Distributor, Reason, TenantIngestCounters};
 use crate::store::Store;
+use Value::{Counter, Gauge};
 
 /// The OpenMetrics text content type.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -169,24 +171,38 @@ impl fmt::Debug for LokalCollector {
     }
 }
 
+/// One unlabelled value of a collector table.
+#[derive(Clone, Copy)]
+enum Value {
+    Counter(u64),
+    Gauge(f64),
+}
+
 /// Shorthands over `DescriptorEncoder` for constant values.
 struct Out<'a, 'b>(&'b mut DescriptorEncoder<'a>);
 
 impl Out<'_, '_> {
-    fn counter(&mut self, name: &str, help: &str, v: u64) -> fmt::Result {
-        let c = ConstCounter::new(v);
-        let m = self
-            .0
-            .encode_descriptor(name, help, None, c.metric_type())?;
-        c.encode(m)
-    }
-
-    fn gauge(&mut self, name: &str, help: &str, v: f64) -> fmt::Result {
-        let g = ConstGauge::new(v);
-        let m = self
-            .0
-            .encode_descriptor(name, help, None, g.metric_type())?;
-        g.encode(m)
+    /// One unlabelled counter or gauge per row, in order.
+    fn values(&mut self, rows: &[(&str, &str, Value)]) -> fmt::Result {
+        for &(name, help, v) in rows {
+            match v {
+                Value::Counter(v) => {
+                    let c = ConstCounter::new(v);
+                    c.encode(
+                        self.0
+                            .encode_descriptor(name, help, None, c.metric_type())?,
+                    )?;
+                }
+                Value::Gauge(v) => {
+                    let g = ConstGauge::new(v);
+                    g.encode(
+                        self.0
+                            .encode_descriptor(name, help, None, g.metric_type())?,
+                    )?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One counter per label set.
@@ -246,36 +262,34 @@ impl Collector for LokalCollector {
 impl LokalCollector {
     fn distributor_metrics(&self, out: &mut Out) -> fmt::Result {
         let tenants = self.distributor.counters.tenants();
-        let names: Vec<String> = tenants.iter().map(|(t, _)| t.to_string()).collect();
         // Loki pkg/distributor/distributor.go: per tenant (Loki adds
         // retention_hours, policy and aggregated_metric labels).
-        let rows = |f: &dyn Fn(usize) -> u64| -> Vec<([(&str, &str); 1], u64)> {
-            names
+        let rows = |f: fn(&TenantIngestCounters) -> &AtomicU64| -> Vec<([(&str, &str); 1], u64)> {
+            tenants
                 .iter()
-                .enumerate()
-                .map(|(i, t)| ([("tenant", t.as_str())], f(i)))
+                .map(|(t, c)| ([("tenant", t.as_str())], f(c).load(Relaxed)))
                 .collect()
         };
         out.counters(
             "loki_distributor_lines_received",
             "The total number of lines received per tenant.",
-            &rows(&|i| tenants[i].1.lines_received.load(Relaxed)),
+            &rows(|c| &c.lines_received),
         )?;
         out.counters(
             "loki_distributor_bytes_received",
             "The total number of uncompressed bytes received per tenant.",
-            &rows(&|i| tenants[i].1.bytes_received.load(Relaxed)),
+            &rows(|c| &c.bytes_received),
         )?;
         // Loki pkg/validation/validate.go: DiscardedSamples, DiscardedBytes
         // (Loki adds retention_hours, policy and format labels). Only
         // reasons that discarded something are listed.
         let mut lines = Vec::new();
         let mut bytes = Vec::new();
-        for (i, (_, c)) in tenants.iter().enumerate() {
+        for (t, c) in &tenants {
             for r in Reason::ALL {
                 let n = c.discarded_lines[r.index()].load(Relaxed);
                 if n > 0 {
-                    let labels = [("reason", r.label()), ("tenant", names[i].as_str())];
+                    let labels = [("reason", r.label()), ("tenant", t.as_str())];
                     lines.push((labels, n));
                     bytes.push((labels, c.discarded_bytes[r.index()].load(Relaxed)));
                 }
@@ -296,11 +310,9 @@ impl LokalCollector {
     fn ingester_metrics(&self, out: &mut Out) -> fmt::Result {
         let head = self.store.head();
         let counts = head.stream_counts();
-        let names: Vec<String> = counts.iter().map(|(t, _)| t.to_string()).collect();
-        let rows: Vec<([(&str, &str); 1], f64)> = names
+        let rows: Vec<([(&str, &str); 1], f64)> = counts
             .iter()
-            .zip(&counts)
-            .map(|(t, (_, n))| ([("tenant", t.as_str())], *n as f64))
+            .map(|(t, n)| ([("tenant", t.as_str())], *n as f64))
             .collect();
         // Loki pkg/ingester/instance.go: memoryStreams (per tenant).
         out.gauges(
@@ -308,38 +320,40 @@ impl LokalCollector {
             "The total number of streams in memory per tenant.",
             &rows,
         )?;
-        // Loki pkg/ingester/instance.go: streamsCreatedTotal and
-        // streamsRemovedTotal (per tenant in Loki; totals here).
-        out.counter(
-            "loki_ingester_streams_created",
-            "The total number of streams created (WAL replay included).",
-            head.streams_created(),
-        )?;
-        out.counter(
-            "loki_ingester_streams_removed",
-            "The total number of streams removed from memory.",
-            head.streams_removed(),
-        )?;
-        out.gauge(
-            "lokal_ingester_memory_bytes",
-            "Bytes of log data held in memory: open blocks raw, sealed blocks and chunks waiting to be stored compressed.",
-            head.memory_bytes() as f64,
-        )?;
         let c = &self.store.counters;
         let chunks = c.chunks_flushed.load(Relaxed);
-        // Loki pkg/ingester/metrics.go: chunksFlushedPerReason (lokal does
-        // not record the reason), chunksFlushFailures, chunkSize,
-        // chunkEntries (histograms there; sum and count only here).
-        out.counter(
-            "loki_ingester_chunks_flushed",
-            "Total flushed chunks.",
-            chunks,
-        )?;
-        out.counter(
-            "loki_ingester_chunks_flush_failures",
-            "Total number of flush failures (each is retried).",
-            c.flush_failures.load(Relaxed),
-        )?;
+        out.values(&[
+            // Loki pkg/ingester/instance.go: streamsCreatedTotal and
+            // streamsRemovedTotal (per tenant in Loki; totals here).
+            (
+                "loki_ingester_streams_created",
+                "The total number of streams created (WAL replay included).",
+                Counter(head.streams_created()),
+            ),
+            (
+                "loki_ingester_streams_removed",
+                "The total number of streams removed from memory.",
+                Counter(head.streams_removed()),
+            ),
+            (
+                "lokal_ingester_memory_bytes",
+                "Bytes of log data held in memory: open blocks raw, sealed blocks and chunks waiting to be stored compressed.",
+                Gauge(head.memory_bytes() as f64),
+            ),
+            // Loki pkg/ingester/metrics.go: chunksFlushedPerReason (lokal
+            // does not record the reason), chunksFlushFailures, chunkSize,
+            // chunkEntries (histograms there; sum and count only here).
+            (
+                "loki_ingester_chunks_flushed",
+                "Total flushed chunks.",
+                Counter(chunks),
+            ),
+            (
+                "loki_ingester_chunks_flush_failures",
+                "Total number of flush failures (each is retried).",
+                Counter(c.flush_failures.load(Relaxed)),
+            ),
+        ])?;
         out.sum_count(
             "loki_ingester_chunk_size_bytes",
             "Distribution of stored chunk sizes (when stored).",
@@ -356,109 +370,111 @@ impl LokalCollector {
 
     fn wal_metrics(&self, out: &mut Out) -> fmt::Result {
         let w = self.store.wal().stats();
-        // Loki pkg/ingester/metrics.go: walRecordsLogged,
-        // walLoggedBytesTotal, recoveredEntriesTotal, walReplayDuration.
-        out.counter(
-            "loki_ingester_wal_records_logged",
-            "Total number of WAL records logged.",
-            w.records_appended,
-        )?;
-        out.counter(
-            "loki_ingester_wal_logged_bytes",
-            "Total number of bytes written to disk for WAL records.",
-            w.bytes_written,
-        )?;
-        out.counter(
-            "loki_ingester_wal_recovered_entries",
-            "Total number of entries recovered from the WAL.",
-            self.store.counters.wal_replayed_entries.load(Relaxed),
-        )?;
-        out.gauge(
-            "loki_ingester_wal_replay_duration_seconds",
-            "Time taken to replay the WAL (opening storage).",
-            self.wal_replay_seconds,
-        )?;
-        out.counter(
-            "lokal_wal_fsyncs",
-            "fdatasync calls for WAL record batches (one per group commit).",
-            w.fsyncs,
-        )?;
-        out.gauge(
-            "lokal_wal_segments",
-            "WAL segment files on disk, the active one included.",
-            w.segments as f64,
-        )?;
-        out.counter(
-            "lokal_wal_segments_created",
-            "WAL segment files created.",
-            w.segments_created,
-        )?;
-        out.counter(
-            "lokal_wal_segments_removed",
-            "WAL segment files removed once everything in them was stored in chunks.",
-            w.segments_removed,
-        )
+        out.values(&[
+            // Loki pkg/ingester/metrics.go: walRecordsLogged,
+            // walLoggedBytesTotal, recoveredEntriesTotal, walReplayDuration.
+            (
+                "loki_ingester_wal_records_logged",
+                "Total number of WAL records logged.",
+                Counter(w.records_appended),
+            ),
+            (
+                "loki_ingester_wal_logged_bytes",
+                "Total number of bytes written to disk for WAL records.",
+                Counter(w.bytes_written),
+            ),
+            (
+                "loki_ingester_wal_recovered_entries",
+                "Total number of entries recovered from the WAL.",
+                Counter(self.store.counters.wal_replayed_entries.load(Relaxed)),
+            ),
+            (
+                "loki_ingester_wal_replay_duration_seconds",
+                "Time taken to replay the WAL (opening storage).",
+                Gauge(self.wal_replay_seconds),
+            ),
+            (
+                "lokal_wal_fsyncs",
+                "fdatasync calls for WAL record batches (one per group commit).",
+                Counter(w.fsyncs),
+            ),
+            (
+                "lokal_wal_segments",
+                "WAL segment files on disk, the active one included.",
+                Gauge(w.segments as f64),
+            ),
+            (
+                "lokal_wal_segments_created",
+                "WAL segment files created.",
+                Counter(w.segments_created),
+            ),
+            (
+                "lokal_wal_segments_removed",
+                "WAL segment files removed once everything in them was stored in chunks.",
+                Counter(w.segments_removed),
+            ),
+        ])
     }
 
     fn object_metrics(&self, out: &mut Out) -> fmt::Result {
         let cache = self.store.chunk_cache();
-        out.counter(
-            "lokal_chunk_cache_hits",
-            "Chunk reads served by the in-memory chunk cache.",
-            cache.counters.hits.load(Relaxed),
-        )?;
-        out.counter(
-            "lokal_chunk_cache_misses",
-            "Chunk reads that went to the object store.",
-            cache.counters.misses.load(Relaxed),
-        )?;
-        out.counter(
-            "lokal_chunk_cache_evictions",
-            "Chunks evicted from the chunk cache.",
-            cache.counters.evictions.load(Relaxed),
-        )?;
-        out.gauge(
-            "lokal_chunk_cache_bytes",
-            "Bytes held by the chunk cache.",
-            cache.bytes() as f64,
-        )?;
-        out.gauge(
-            "lokal_chunk_cache_capacity_bytes",
-            "Capacity of the chunk cache (0: no cache).",
-            cache.capacity() as f64,
-        )?;
         let s = &self.store.snapshots().counters;
-        out.counter(
-            "lokal_index_snapshot_uploads",
-            "Index partition snapshots uploaded to the object store.",
-            s.uploads.load(Relaxed),
-        )?;
-        out.counter(
-            "lokal_index_snapshot_files_uploaded",
-            "Index files uploaded to the object store.",
-            s.files_uploaded.load(Relaxed),
-        )?;
-        out.counter(
-            "lokal_index_snapshot_uploaded_bytes",
-            "Bytes of index files uploaded to the object store.",
-            s.bytes_uploaded.load(Relaxed),
-        )?;
-        out.counter(
-            "lokal_index_snapshot_downloads",
-            "Index partitions downloaded from the object store.",
-            s.downloads.load(Relaxed),
-        )?;
-        out.counter(
-            "lokal_index_snapshot_remote_files_deleted",
-            "Index files deleted from the object store.",
-            s.remote_files_deleted.load(Relaxed),
-        )
+        out.values(&[
+            (
+                "lokal_chunk_cache_hits",
+                "Chunk reads served by the in-memory chunk cache.",
+                Counter(cache.counters.hits.load(Relaxed)),
+            ),
+            (
+                "lokal_chunk_cache_misses",
+                "Chunk reads that went to the object store.",
+                Counter(cache.counters.misses.load(Relaxed)),
+            ),
+            (
+                "lokal_chunk_cache_evictions",
+                "Chunks evicted from the chunk cache.",
+                Counter(cache.counters.evictions.load(Relaxed)),
+            ),
+            (
+                "lokal_chunk_cache_bytes",
+                "Bytes held by the chunk cache.",
+                Gauge(cache.bytes() as f64),
+            ),
+            (
+                "lokal_chunk_cache_capacity_bytes",
+                "Capacity of the chunk cache (0: no cache).",
+                Gauge(cache.capacity() as f64),
+            ),
+            (
+                "lokal_index_snapshot_uploads",
+                "Index partition snapshots uploaded to the object store.",
+                Counter(s.uploads.load(Relaxed)),
+            ),
+            (
+                "lokal_index_snapshot_files_uploaded",
+                "Index files uploaded to the object store.",
+                Counter(s.files_uploaded.load(Relaxed)),
+            ),
+            (
+                "lokal_index_snapshot_uploaded_bytes",
+                "Bytes of index files uploaded to the object store.",
+                Counter(s.bytes_uploaded.load(Relaxed)),
+            ),
+            (
+                "lokal_index_snapshot_downloads",
+                "Index partitions downloaded from the object store.",
+                Counter(s.downloads.load(Relaxed)),
+            ),
+            (
+                "lokal_index_snapshot_remote_files_deleted",
+                "Index files deleted from the object store.",
+                Counter(s.remote_files_deleted.load(Relaxed)),
+            ),
+        ])
     }
 
     fn compactor_metrics(&self, out: &mut Out) -> fmt::Result {
         let c = &self.store.compactor_counters;
-        let runs = c.runs.load(Relaxed);
-        let failed = c.failed_runs.load(Relaxed);
         // Loki pkg/compactor/metrics.go: applyRetentionOperationTotal,
         // applyRetentionLastSuccess. A lokal compactor run applies
         // retention (when enabled), delete requests and merges together.
@@ -466,97 +482,97 @@ impl LokalCollector {
             "loki_compactor_apply_retention_operation",
             "Total number of attempts done to apply retention with status.",
             &[
-                ([("status", "success")], runs),
-                ([("status", "failure")], failed),
+                ([("status", "success")], c.runs.load(Relaxed)),
+                ([("status", "failure")], c.failed_runs.load(Relaxed)),
             ],
         )?;
-        out.gauge(
-            "loki_compactor_apply_retention_last_successful_run_timestamp_seconds",
-            "Unix timestamp of the last successful retention run.",
-            c.last_success_unix_seconds.load(Relaxed) as f64,
-        )?;
-        // Loki pkg/compactor/deletion/metrics.go: deletedLinesTotal (a
-        // counter named without `_total`) and deleteRequestsProcessedTotal
-        // (both per user in Loki; totals here).
-        out.counter(
-            "loki_compactor_deleted_lines",
-            "Number of deleted lines.",
-            c.lines_deleted.load(Relaxed),
-        )?;
-        out.counter(
-            "loki_compactor_delete_requests_processed",
-            "Number of delete requests processed.",
-            c.delete_requests_processed.load(Relaxed),
-        )?;
-        let lokal_counters = [
+        out.values(&[
+            (
+                "loki_compactor_apply_retention_last_successful_run_timestamp_seconds",
+                "Unix timestamp of the last successful retention run.",
+                Gauge(c.last_success_unix_seconds.load(Relaxed) as f64),
+            ),
+            // Loki pkg/compactor/deletion/metrics.go: deletedLinesTotal (a
+            // counter named without `_total`) and
+            // deleteRequestsProcessedTotal (both per user in Loki; totals
+            // here).
+            (
+                "loki_compactor_deleted_lines",
+                "Number of deleted lines.",
+                Counter(c.lines_deleted.load(Relaxed)),
+            ),
+            (
+                "loki_compactor_delete_requests_processed",
+                "Number of delete requests processed.",
+                Counter(c.delete_requests_processed.load(Relaxed)),
+            ),
             (
                 "lokal_compactor_chunks_expired",
                 "Chunks taken out of the index by retention.",
-                c.chunks_expired.load(Relaxed),
+                Counter(c.chunks_expired.load(Relaxed)),
             ),
             (
                 "lokal_compactor_chunks_deleted",
                 "Chunk objects deleted from the object store.",
-                c.chunks_deleted.load(Relaxed),
+                Counter(c.chunks_deleted.load(Relaxed)),
             ),
             (
                 "lokal_compactor_deleted_bytes",
                 "Bytes of chunk objects deleted from the object store.",
-                c.bytes_deleted.load(Relaxed),
+                Counter(c.bytes_deleted.load(Relaxed)),
             ),
             (
                 "lokal_compactor_chunks_rewritten",
                 "Chunks rewritten without the lines of delete requests.",
-                c.chunks_rewritten.load(Relaxed),
+                Counter(c.chunks_rewritten.load(Relaxed)),
             ),
             (
                 "lokal_compactor_chunks_merged",
                 "Small chunks merged away.",
-                c.chunks_merged.load(Relaxed),
+                Counter(c.chunks_merged.load(Relaxed)),
             ),
             (
                 "lokal_compactor_merged_chunks_written",
                 "Chunks written by merges.",
-                c.merged_chunks_written.load(Relaxed),
+                Counter(c.merged_chunks_written.load(Relaxed)),
             ),
             (
                 "lokal_compactor_partitions_dropped",
                 "Index day partitions dropped whole by retention.",
-                c.partitions_dropped.load(Relaxed),
+                Counter(c.partitions_dropped.load(Relaxed)),
             ),
             (
                 "lokal_compactor_index_merges",
                 "Index partitions whose segments were merged.",
-                c.index_merges.load(Relaxed),
+                Counter(c.index_merges.load(Relaxed)),
             ),
-        ];
-        for (name, help, v) in lokal_counters {
-            out.counter(name, help, v)?;
-        }
-        out.gauge(
-            "lokal_compactor_retention_lag_seconds",
-            "Retention backlog the last compactor run found: seconds the most overdue expired chunk or object deletion is past due (0: on time).",
-            c.retention_lag_seconds.load(Relaxed) as f64,
-        )
+            (
+                "lokal_compactor_retention_lag_seconds",
+                "Retention backlog the last compactor run found: seconds the most overdue expired chunk or object deletion is past due (0: on time).",
+                Gauge(c.retention_lag_seconds.load(Relaxed) as f64),
+            ),
+        ])
     }
 
     fn tail_metrics(&self, out: &mut Out) -> fmt::Result {
         let t = self.store.tail_feed();
-        out.gauge(
-            "lokal_tail_subscribers",
-            "Live tail sessions subscribed to new entries.",
-            t.subscriber_count() as f64,
-        )?;
-        out.counter(
-            "lokal_tail_delivered_entries",
-            "Entries queued for live tail sessions.",
-            t.delivered_total(),
-        )?;
-        out.counter(
-            "lokal_tail_dropped_entries",
-            "Entries dropped because a tail session's queue was full (reported to it as dropped_entries).",
-            t.dropped_total(),
-        )
+        out.values(&[
+            (
+                "lokal_tail_subscribers",
+                "Live tail sessions subscribed to new entries.",
+                Gauge(t.subscriber_count() as f64),
+            ),
+            (
+                "lokal_tail_delivered_entries",
+                "Entries queued for live tail sessions.",
+                Counter(t.delivered_total()),
+            ),
+            (
+                "lokal_tail_dropped_entries",
+                "Entries dropped because a tail session's queue was full (reported to it as dropped_entries).",
+                Counter(t.dropped_total()),
+            ),
+        ])
     }
 }
 
@@ -601,18 +617,51 @@ odd_info{v=\"1\"} 1\n"
         );
     }
 
+    /// Emits one family of each shape the collector writes.
+    #[derive(Debug)]
+    struct Sample;
+
+    impl Collector for Sample {
+        fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+            let mut out = Out(&mut encoder);
+            out.values(&[
+                ("c", "A counter.", Counter(1)),
+                ("g_seconds", "A gauge.", Gauge(0.5)),
+            ])?;
+            out.counters("lc", "Labelled.", &[([("tenant", "a")], 2)])?;
+            out.gauges("lg", "Labelled.", &[([("tenant", "a")], 3.0)])?;
+            out.sum_count("h_bytes", "Sum and count.", 10.0, 2)
+        }
+    }
+
     #[test]
     fn every_lokal_family_converts_to_matching_names() {
-        // Whatever the registry holds: each TYPE line names samples that
-        // follow it, and no OpenMetrics-only line survives.
-        let om = "# HELP c A counter.\n# TYPE c counter\nc_total 1\n# EOF\n";
-        let text = to_prometheus_text(om);
+        // What prometheus-client writes for each shape: each TYPE line names
+        // samples that follow it, and no OpenMetrics-only line survives.
+        let http = HttpMetrics::default();
+        http.request_duration
+            .get_or_create(&super::super::instrument::RequestLabels {
+                method: "GET".into(),
+                route: "ready".into(),
+                status_code: "200".into(),
+                ws: "false".into(),
+            })
+            .observe(0.1);
+        let mut registry = Registry::default();
+        registry.register("req_seconds", "Histogram.", http.request_duration);
+        registry.register_collector(Box::new(Sample));
+        let mut om = String::new();
+        prometheus_client::encoding::text::encode(&mut om, &registry).unwrap();
+        let text = to_prometheus_text(&om);
         assert!(!text.contains("# EOF") && !text.contains("# UNIT"));
-        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+        assert_eq!(types.len(), 6, "{text}");
+        for line in types {
             let name = line.split(' ').nth(2).unwrap();
             assert!(
                 text.lines()
-                    .any(|l| l.starts_with(name) && !l.starts_with('#'))
+                    .any(|l| l.starts_with(name) && !l.starts_with('#')),
+                "{name} in\n{text}"
             );
         }
     }
