@@ -11,6 +11,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -44,27 +45,40 @@ fn push(base: &str, stream: &str, lines: &[(i64, String)]) -> bool {
     matches!(resp, Ok(r) if r.status().as_u16() == 204)
 }
 
-/// Every line of tenant `t`, with how many times each was returned.
-fn read_all(l: &Lokal) -> HashMap<String, usize> {
+/// Every line of tenant `t` that `query` selects in `[start, end]` (at most
+/// `limit`), oldest first.
+fn query_range(l: &Lokal, query: &str, start: i64, end: i64, limit: usize) -> Vec<(i64, String)> {
     let resp = client()
         .get(l.url("/loki/api/v1/query_range"))
         .header("X-Scope-OrgID", "t")
         .query(&[
-            ("query", r#"{app=~".+"}"#),
-            ("start", &(BASE_NS - 1).to_string()),
-            ("end", &(BASE_NS + 3_600_000_000_000).to_string()),
-            ("limit", "1000000"),
+            ("query", query),
+            ("start", &start.to_string()),
+            ("end", &end.to_string()),
+            ("limit", &limit.to_string()),
             ("direction", "forward"),
         ])
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let v: serde_json::Value = resp.json().unwrap();
-    let mut out: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::new();
     for s in v["data"]["result"].as_array().unwrap() {
         for e in s["values"].as_array().unwrap() {
-            *out.entry(e[1].as_str().unwrap().to_string()).or_default() += 1;
+            let ts: i64 = e[0].as_str().unwrap().parse().unwrap();
+            out.push((ts, e[1].as_str().unwrap().to_string()));
         }
+    }
+    out.sort();
+    out
+}
+
+/// Every line of tenant `t`, with how many times each was returned.
+fn read_all(l: &Lokal) -> HashMap<String, usize> {
+    let (start, end) = (BASE_NS - 1, BASE_NS + 3_600_000_000_000);
+    let mut out: HashMap<String, usize> = HashMap::new();
+    for (_, line) in query_range(l, r#"{app=~".+"}"#, start, end, 1_000_000) {
+        *out.entry(line).or_default() += 1;
     }
     out
 }
@@ -181,14 +195,15 @@ fn kill9_during_chunk_cuts_with_concurrent_writers_on_the_same_streams() {
     }
 }
 
-#[test]
-fn graceful_shutdown_flushes_heads_to_chunks() {
+/// Pushes 50 lines to `stream`, stops lokal with `stop` (a signal and the
+/// wait for its exit): it exits cleanly with everything in chunks.
+fn graceful_shutdown_case(stream: &str, stop: impl FnOnce(&mut Lokal) -> ExitStatus) {
     let mut l = Lokal::start(config());
     let lines: Vec<(i64, String)> = (0..50)
-        .map(|i| (BASE_NS + i, format!("graceful {i}")))
+        .map(|i| (BASE_NS + i, format!("{stream} {i}")))
         .collect();
-    assert!(push(&l.base, "g", &lines));
-    let status = l.terminate();
+    assert!(push(&l.base, stream, &lines));
+    let status = stop(&mut l);
     assert!(status.success(), "exit status {status}:\n{}", l.logs());
     assert!(l.logs().contains("shutdown complete"), "{}", l.logs());
     // The WAL holds nothing to replay: everything went into chunks.
@@ -199,36 +214,32 @@ fn graceful_shutdown_flushes_heads_to_chunks() {
 }
 
 #[test]
+fn graceful_shutdown_flushes_heads_to_chunks() {
+    graceful_shutdown_case("graceful", Lokal::terminate);
+}
+
+#[test]
 fn graceful_shutdown_on_sigint_flushes_heads_to_chunks() {
-    let mut l = Lokal::start(config());
-    let lines: Vec<(i64, String)> = (0..50)
-        .map(|i| (BASE_NS + i, format!("interrupted {i}")))
-        .collect();
-    assert!(push(&l.base, "int", &lines));
-    let pid = l.child.id().to_string();
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    let status = loop {
-        if let Some(s) = l.child.try_wait().unwrap() {
-            break s;
+    graceful_shutdown_case("interrupted", |l| {
+        let pid = l.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(s) = l.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "lokal did not exit after SIGINT:\n{}",
+                l.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "lokal did not exit after SIGINT:\n{}",
-            l.logs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "exit status {status}:\n{}", l.logs());
-    assert!(l.logs().contains("shutdown complete"), "{}", l.logs());
-    let l = l.restart();
-    assert!(l.logs().contains("replayed_entries=0"), "{}", l.logs());
-    let found = read_all(&l);
-    assert_eq!(found.len(), 50);
+    });
 }
 
 /// Threads of the server process (`Threads:` of /proc/<pid>/status).
@@ -243,29 +254,7 @@ fn threads(l: &Lokal) -> usize {
 
 /// Every line of `{app=<app>}` in `[start, end]`, oldest first.
 fn lines_of(l: &Lokal, app: &str, start: i64, end: i64) -> Vec<(i64, String)> {
-    let resp = client()
-        .get(l.url("/loki/api/v1/query_range"))
-        .header("X-Scope-OrgID", "t")
-        .query(&[
-            ("query", format!(r#"{{app="{app}"}}"#).as_str()),
-            ("start", &start.to_string()),
-            ("end", &end.to_string()),
-            ("limit", "1000"),
-            ("direction", "forward"),
-        ])
-        .send()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let v: serde_json::Value = resp.json().unwrap();
-    let mut out = Vec::new();
-    for s in v["data"]["result"].as_array().unwrap() {
-        for e in s["values"].as_array().unwrap() {
-            let ts: i64 = e[0].as_str().unwrap().parse().unwrap();
-            out.push((ts, e[1].as_str().unwrap().to_string()));
-        }
-    }
-    out.sort();
-    out
+    query_range(l, &format!(r#"{{app="{app}"}}"#), start, end, 1000)
 }
 
 /// Regression (issue 2 audit): one push spanning decades made a chunk that

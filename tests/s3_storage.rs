@@ -377,13 +377,17 @@ fn an_unreachable_bucket_at_start_up_does_not_stop_pushes_or_replay() {
     let bucket = weed::fresh_bucket();
     let port = dead_port();
     let dir = tempfile::tempdir().unwrap();
-    let storage = format!(
-        "  storage:\n    s3:\n      endpoint: http://127.0.0.1:{port}\n      bucketnames: {bucket}\n      region: {REGION}\n      access_key_id: {ACCESS_KEY}\n      secret_access_key: {SECRET_KEY}\n      s3forcepathstyle: true\n      insecure: true\n"
+    // The usual config, pointed at the dead port instead of SeaweedFS.
+    let cfg = config(
+        dir.path(),
+        &bucket,
+        "compactor:\n  retention_enabled: true\n  compaction_interval: 1s\n",
+    )
+    .replace(
+        &format!("endpoint: {}\n", weed::weed().endpoint),
+        &format!("endpoint: http://127.0.0.1:{port}\n"),
     );
-    let cfg = format!(
-        "auth_enabled: true\nserver:\n  http_listen_address: 127.0.0.1\n  http_listen_port: 0\ncommon:\n  path_prefix: {}\n{storage}limits_config:\n  reject_old_samples: false\ncompactor:\n  retention_enabled: true\n  compaction_interval: 1s\n",
-        dir.path().display()
-    );
+    assert!(cfg.contains(&port.to_string()), "{cfg}");
     let l = Lokal::start_in(dir.path(), &cfg);
     let base = now_ns() - 600_000_000_000;
     let a = lines("before restart", base, 20);

@@ -404,7 +404,9 @@ impl Head {
         lsn: Lsn,
     ) -> Result<Vec<Arc<PendingChunk>>, HeadError> {
         let now = Instant::now();
-        let mut touched: Vec<Day> = Vec::new();
+        // Raw bytes added and not yet counted in `self.memory` (one atomic
+        // add per push, not per entry; counted before a seal subtracts).
+        let mut added = 0u64;
         for e in entries {
             let day = Day::of(e.ts);
             let i = match st.building.binary_search_by_key(&day, |b| b.day) {
@@ -417,24 +419,36 @@ impl Head {
             let b = &mut st.building[i];
             let before = b.open.raw_size();
             b.open.push(e.ts, &e.line, &e.metadata);
-            self.memory
-                .fetch_add(b.open.raw_size().saturating_sub(before), Ordering::Relaxed);
+            added += b.open.raw_size().saturating_sub(before);
             b.last_lsn = lsn;
             b.last_append = now;
             if b.open.raw_size() >= self.cfg.block_size {
+                self.memory
+                    .fetch_add(std::mem::take(&mut added), Ordering::Relaxed);
                 self.seal_open(b)?;
             }
-            if !touched.contains(&day) {
-                touched.push(day);
-            }
         }
+        self.memory.fetch_add(added, Ordering::Relaxed);
+        // Only builders this push touched can have grown past the target.
+        let target = self.cfg.chunk_target_size;
+        self.cut_where(stream, st, |b| b.sealed_bytes >= target)
+    }
+
+    /// Cuts (in day order) every builder `due` selects.
+    fn cut_where(
+        &self,
+        stream: &HeadStream,
+        st: &mut StreamState,
+        due: impl Fn(&ChunkBuilder) -> bool,
+    ) -> Result<Vec<Arc<PendingChunk>>, HeadError> {
         let mut cut = Vec::new();
-        for day in touched {
-            if let Ok(i) = st.building.binary_search_by_key(&day, |b| b.day)
-                && st.building[i].sealed_bytes >= self.cfg.chunk_target_size
-            {
+        let mut i = 0;
+        while i < st.building.len() {
+            if due(&st.building[i]) {
                 let b = st.building.remove(i);
                 cut.extend(self.cut_builder(stream, st, b)?);
+            } else {
+                i += 1;
             }
         }
         Ok(cut)
@@ -525,20 +539,11 @@ impl Head {
         force: bool,
     ) -> Result<Vec<Arc<PendingChunk>>, HeadError> {
         let mut st = stream.state.lock();
-        let mut cut = Vec::new();
-        let mut i = 0;
-        while i < st.building.len() {
-            let b = &st.building[i];
-            let idle = now.saturating_duration_since(b.last_append) >= self.cfg.chunk_idle_period;
-            let old = now.saturating_duration_since(b.started) >= self.cfg.max_chunk_age;
-            if force || idle || old {
-                let b = st.building.remove(i);
-                cut.extend(self.cut_builder(stream, &mut st, b)?);
-            } else {
-                i += 1;
-            }
-        }
-        Ok(cut)
+        self.cut_where(stream, &mut st, |b| {
+            force
+                || now.saturating_duration_since(b.last_append) >= self.cfg.chunk_idle_period
+                || now.saturating_duration_since(b.started) >= self.cfg.max_chunk_age
+        })
     }
 
     /// Forgets a pending chunk once the index has it.

@@ -57,7 +57,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
@@ -240,9 +239,9 @@ struct Partition {
     reader: IndexReader,
     /// Open only while in the writer LRU ([`LabelIndex::write`]).
     writer: Mutex<Option<IndexWriter>>,
-    /// Changes not yet applied to a writer, in order.
+    /// Changes not yet applied to a writer, in order (the partition needs
+    /// a commit while this is not empty).
     pending: Mutex<Vec<PendingOp>>,
-    dirty: AtomicBool,
     last_write: Mutex<Instant>,
 }
 
@@ -440,7 +439,6 @@ impl LabelIndex {
             reader,
             writer: Mutex::new(None),
             pending: Mutex::new(Vec::new()),
-            dirty: AtomicBool::new(false),
             last_write: Mutex::new(Instant::now()),
         });
         parts.insert((tenant.clone(), day), p.clone());
@@ -484,7 +482,6 @@ impl LabelIndex {
                 id: id.clone(),
                 doc,
             });
-            p.dirty.store(true, Ordering::Release);
         }
         Ok(())
     }
@@ -497,7 +494,6 @@ impl LabelIndex {
                 continue;
             };
             p.pending.lock().push(PendingOp::Delete { id: id.clone() });
-            p.dirty.store(true, Ordering::Release);
         }
         Ok(())
     }
@@ -513,38 +509,38 @@ impl LabelIndex {
             .collect();
         let mut committed = Vec::new();
         for (key, p) in parts {
-            if p.dirty.swap(false, Ordering::AcqRel) {
-                let ops = std::mem::take(&mut *p.pending.lock());
-                let chunk = self.fields.chunk;
-                let res = self
-                    .write(&p, |w| {
-                        for op in &ops {
-                            match op {
-                                PendingOp::Add { id, doc } => {
-                                    w.delete_term(Term::from_field_text(chunk, id));
-                                    w.add_document(doc.clone())?;
-                                }
-                                PendingOp::Delete { id } => {
-                                    w.delete_term(Term::from_field_text(chunk, id));
-                                }
+            let ops = std::mem::take(&mut *p.pending.lock());
+            if ops.is_empty() {
+                continue;
+            }
+            let chunk = self.fields.chunk;
+            let res = self
+                .write(&p, |w| {
+                    for op in &ops {
+                        match op {
+                            PendingOp::Add { id, doc } => {
+                                w.delete_term(Term::from_field_text(chunk, id));
+                                w.add_document(doc.clone())?;
+                            }
+                            PendingOp::Delete { id } => {
+                                w.delete_term(Term::from_field_text(chunk, id));
                             }
                         }
-                        let mut commit = w.prepare_commit()?;
-                        commit.set_payload(INDEX_FORMAT);
-                        commit.commit()
-                    })
-                    .and_then(|_| p.reader.reload().map_err(|e| p.err(e)));
-                if let Err(e) = res {
-                    // Nothing of `ops` is durable: keep them, before any
-                    // added meanwhile, for the next commit.
-                    let mut pending = p.pending.lock();
-                    let later = std::mem::replace(&mut *pending, ops);
-                    pending.extend(later);
-                    p.dirty.store(true, Ordering::Release);
-                    return Err(e);
-                }
-                committed.push(key);
+                    }
+                    let mut commit = w.prepare_commit()?;
+                    commit.set_payload(INDEX_FORMAT);
+                    commit.commit()
+                })
+                .and_then(|_| p.reader.reload().map_err(|e| p.err(e)));
+            if let Err(e) = res {
+                // Nothing of `ops` is durable: keep them, before any
+                // added meanwhile, for the next commit.
+                let mut pending = p.pending.lock();
+                let later = std::mem::replace(&mut *pending, ops);
+                pending.extend(later);
+                return Err(e);
             }
+            committed.push(key);
         }
         Ok(committed)
     }

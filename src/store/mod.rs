@@ -263,7 +263,6 @@ pub fn chunk_path(tenant: &TenantId, c: &ChunkRef) -> ObjectPath {
 /// A chunk reference of a replayed flush marker, to re-add to the index.
 type Reindex = (TenantId, Labels, ChunkRef, Lsn);
 
-/// What WAL replay found: chunk references to re-add and chunks re-cut.
 /// What one replayed flush marker says is already stored: the stream's
 /// entries with an LSN in `(after, up_to]` and a timestamp in
 /// `[from, through]`.
@@ -274,6 +273,7 @@ struct Covered {
     through: Timestamp,
 }
 
+/// What WAL replay found: chunk references to re-add and chunks re-cut.
 struct ReplayOutcome {
     reindex: Vec<Reindex>,
     cut: Vec<Arc<PendingChunk>>,
@@ -357,8 +357,8 @@ impl Store {
         }
         self.manifest.fetch().await?;
         self.snapshots.discover().await?;
-        let reindex = deferred.clone().unwrap_or_default();
-        self.reindex_after_replay(reindex).await?;
+        self.reindex_after_replay(deferred.as_deref().unwrap_or_default())
+            .await?;
         *deferred = None;
         self.remote_ready.send_replace(true);
         Ok(())
@@ -379,19 +379,16 @@ impl Store {
     /// Re-adds the chunk references of replayed flush markers (except those
     /// the compactor removed since) and re-applies unfinished compactor
     /// swaps, in one commit.
-    async fn reindex_after_replay(
-        &self,
-        reindex: Vec<(TenantId, Labels, ChunkRef, Lsn)>,
-    ) -> Result<(), StoreError> {
+    async fn reindex_after_replay(&self, reindex: &[Reindex]) -> Result<(), StoreError> {
         let manifest = self.manifest.snapshot();
         let mut adds: Vec<(TenantId, Labels, ChunkRef)> = Vec::new();
         {
             let mut markers = self.wal_markers.lock();
             for (tenant, labels, chunk_ref, lsn) in reindex {
                 let id = chunk_ref.id();
-                markers.insert((tenant.clone(), id.clone()), lsn);
+                markers.insert((tenant.clone(), id.clone()), *lsn);
                 if !manifest.is_tombstoned(tenant.as_str(), &id) {
-                    adds.push((tenant, labels, chunk_ref));
+                    adds.push((tenant.clone(), labels.clone(), *chunk_ref));
                 }
             }
         }
@@ -462,7 +459,7 @@ impl Store {
         type Key = (TenantId, String);
         let mut records = Vec::new();
         let mut flushed: HashMap<Key, Vec<Covered>> = HashMap::new();
-        let mut reindex: Vec<(TenantId, Labels, ChunkRef, Lsn)> = Vec::new();
+        let mut reindex: Vec<Reindex> = Vec::new();
         for item in replay {
             let (lsn, record) = item?;
             match &record {
@@ -670,8 +667,9 @@ impl Store {
             for _ in 0..self.cfg.flush_workers.max(1) {
                 let (store, rx) = (self.clone(), rx.clone());
                 handles.push(tokio::spawn(async move {
+                    // Readiness never goes back: wait once, not per chunk.
+                    store.wait_remote_ready().await;
                     loop {
-                        store.wait_remote_ready().await;
                         let next = rx.lock().await.recv().await;
                         let Some(p) = next else { break };
                         store.flush_chunk(p).await;
