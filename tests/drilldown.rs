@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{Lokal, client};
+use common::{Lokal, client, push_json};
 use lokal::model::Timestamp;
 use serde_json::{Value, json};
 
@@ -125,14 +125,7 @@ fn push(l: &Lokal, tenant: &str, streams: &[PushedStream]) {
             }).collect::<Vec<_>>(),
         })).collect::<Vec<_>>()
     });
-    let r = client()
-        .post(l.url("/loki/api/v1/push"))
-        .header("X-Scope-OrgID", tenant)
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap());
+    push_json(l, tenant, &body);
 }
 
 fn get(l: &Lokal, tenant: Option<&str>, path: &str, params: &[(&str, &str)]) -> (u16, String) {
@@ -583,14 +576,7 @@ fn discovery_follows_discover_log_levels_and_discover_service_name() {
         {"stream": {"app": "only-app"},
          "values": [[(now - 1_000_000_000).to_string(), "level=warn hmm"]]},
     ]});
-    let r = client()
-        .post(l.url("/loki/api/v1/push"))
-        .header("X-Scope-OrgID", "t1")
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 204);
+    push_json(&l, "t1", &body);
 
     let limits = get_json(&l, "t1", "/loki/api/v1/drilldown-limits", &[]);
     assert_eq!(limits["limits"]["discover_log_levels"], false, "{limits}");
@@ -642,14 +628,7 @@ fn discovery_follows_discover_log_levels_and_discover_service_name() {
 
     // With the defaults, the same push gets both.
     let l = Lokal::start("");
-    let r = client()
-        .post(l.url("/loki/api/v1/push"))
-        .header("X-Scope-OrgID", "t1")
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 204);
+    push_json(&l, "t1", &body);
     let q = get_json(
         &l,
         "t1",

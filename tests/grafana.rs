@@ -22,7 +22,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
-use common::{Lokal, client};
+use common::{Lokal, client, push_json};
 use lokal::model::Timestamp;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
@@ -144,14 +144,7 @@ fn push(l: &Lokal, data: &Data) {
             "values": values,
         })).collect::<Vec<_>>()
     });
-    let r = client()
-        .post(l.url("/loki/api/v1/push"))
-        .header("X-Scope-OrgID", TENANT)
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap());
+    push_json(l, TENANT, &body);
 }
 
 /// An answer: status, headers, body text.
@@ -1026,14 +1019,7 @@ fn query_timeout_is_a_504_with_lokis_message() {
             })
             .collect();
         let body = json!({"streams": [{"stream": {"app": "heavy"}, "values": values}]});
-        let r = client()
-            .post(l.url("/loki/api/v1/push"))
-            .header("X-Scope-OrgID", TENANT)
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 204);
+        push_json(&l, TENANT, &body);
     }
     let (s, e) = (ns(base - SEC), ns(now + SEC));
     for (path, query) in [
@@ -1559,11 +1545,10 @@ fn odd_query_tags_never_fail_a_query_endpoint() {
         b"",
         b"Source=grafana-lokiexplore-app,Feature=\"beta\"",
     ];
+    let selector =
+        || -> Vec<(&str, &str)> { vec![("query", "{app=\"api\"}"), ("start", &s), ("end", &e)] };
     let calls: Vec<(&str, Vec<(&str, &str)>)> = vec![
-        (
-            "/loki/api/v1/query_range",
-            vec![("query", "{app=\"api\"}"), ("start", &s), ("end", &e)],
-        ),
+        ("/loki/api/v1/query_range", selector()),
         (
             "/loki/api/v1/query",
             vec![
@@ -1580,34 +1565,13 @@ fn odd_query_tags_never_fail_a_query_endpoint() {
             "/loki/api/v1/series",
             vec![("match[]", "{app=\"api\"}"), ("start", &s), ("end", &e)],
         ),
-        (
-            "/loki/api/v1/index/stats",
-            vec![("query", "{app=\"api\"}"), ("start", &s), ("end", &e)],
-        ),
-        (
-            "/loki/api/v1/index/volume",
-            vec![("query", "{app=\"api\"}"), ("start", &s), ("end", &e)],
-        ),
-        (
-            "/loki/api/v1/index/volume_range",
-            vec![("query", "{app=\"api\"}"), ("start", &s), ("end", &e)],
-        ),
-        (
-            "/loki/api/v1/detected_labels",
-            vec![("query", "{app=\"api\"}"), ("start", &s), ("end", &e)],
-        ),
-        (
-            "/loki/api/v1/detected_fields",
-            vec![("query", "{app=\"api\"}"), ("start", &s), ("end", &e)],
-        ),
-        (
-            "/loki/api/v1/detected_field/method/values",
-            vec![("query", "{app=\"api\"}"), ("start", &s), ("end", &e)],
-        ),
-        (
-            "/loki/api/v1/patterns",
-            vec![("query", "{app=\"api\"}"), ("start", &s), ("end", &e)],
-        ),
+        ("/loki/api/v1/index/stats", selector()),
+        ("/loki/api/v1/index/volume", selector()),
+        ("/loki/api/v1/index/volume_range", selector()),
+        ("/loki/api/v1/detected_labels", selector()),
+        ("/loki/api/v1/detected_fields", selector()),
+        ("/loki/api/v1/detected_field/method/values", selector()),
+        ("/loki/api/v1/patterns", selector()),
         ("/loki/api/v1/drilldown-limits", vec![]),
         (
             "/loki/api/v1/format_query",
@@ -1667,14 +1631,7 @@ fn a_client_that_goes_away_frees_the_cpu() {
             })
             .collect();
         let body = json!({"streams": [{"stream": {"app": "heavy", "n": batch.to_string()}, "values": values}]});
-        let r = client()
-            .post(l.url("/loki/api/v1/push"))
-            .header("X-Scope-OrgID", TENANT)
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 204);
+        push_json(&l, TENANT, &body);
     }
     // Flushed: each stream is then one chunk of many blocks, so a query is
     // a few long tasks rather than many short ones.
@@ -1724,14 +1681,7 @@ fn push_lines(l: &Lokal, labels: Value, lines: &[(i64, String)]) {
         .map(|(t, line)| json!([t.to_string(), line]))
         .collect();
     let body = json!({"streams": [{"stream": labels, "values": values}]});
-    let r = client()
-        .post(l.url("/loki/api/v1/push"))
-        .header("X-Scope-OrgID", TENANT)
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap());
+    push_json(l, TENANT, &body);
 }
 
 /// `(timestamp ns, bytes)` of each sample of the one series of a
@@ -1838,7 +1788,13 @@ fn volume_range_spreads_bytes_over_the_steps_head_and_flushed() {
         )
         .json();
         let points = volume_points(&v);
-        let each = total(l, "{app=\"open\"}") / 3;
+        let open_total = total(l, "{app=\"open\"}");
+        assert_eq!(
+            points.iter().map(|p| p.1).sum::<u64>(),
+            open_total,
+            "{when}: the shares add up: {v}"
+        );
+        let each = open_total / 3;
         if when == "head" {
             assert_eq!(
                 points,
@@ -1964,14 +1920,7 @@ fn drilldown_gets_max_query_series_as_a_warning() {
         .map(|n| json!([(base + n * MS).to_string(), format!("level=info n={n}")]))
         .collect();
     let body = json!({"streams": [{"stream": {"app": "many"}, "values": values}]});
-    let r = client()
-        .post(l.url("/loki/api/v1/push"))
-        .header("X-Scope-OrgID", TENANT)
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 204);
+    push_json(&l, TENANT, &body);
     let (start, end) = (ns(base - SEC), ns(now + SEC));
     let params = [
         ("query", r#"count_over_time({app="many"} | logfmt [1h])"#),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::{Lokal, client};
+use common::{Lokal, client, post_push};
 use lokal::model::Timestamp;
 use serde_json::{Value, json};
 
@@ -171,13 +171,7 @@ fn metrics_format_is_negotiated_on_accept() {
 }
 
 fn push(l: &Lokal, streams: Value) -> u16 {
-    client()
-        .post(l.url("/loki/api/v1/push"))
-        .header("X-Scope-OrgID", TENANT)
-        .header("Content-Type", "application/json")
-        .body(json!({ "streams": streams }).to_string())
-        .send()
-        .unwrap()
+    post_push(l, TENANT, &json!({ "streams": streams }))
         .status()
         .as_u16()
 }

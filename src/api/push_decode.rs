@@ -199,7 +199,7 @@ pub fn decode_push(
             decode_json(&body)
         }
     } else {
-        decode_protobuf_reserved(body, max, &mut held)
+        decode_protobuf(body, max, &mut held)
     }?;
     Ok((req, held))
 }
@@ -233,13 +233,9 @@ fn inflate(mut r: impl Read, max: u64, held: &mut Reservation) -> Result<Bytes, 
     Ok(Bytes::from(out))
 }
 
-/// Snappy block format, then `logproto.PushRequest`.
-pub fn decode_protobuf(body: Bytes, max_decompressed: u64) -> Result<PushRequest, DecodeError> {
-    let mut held = DecodeBudget::new(u64::MAX).reserve();
-    decode_protobuf_reserved(body, max_decompressed, &mut held)
-}
-
-fn decode_protobuf_reserved(
+/// Snappy block format, then `logproto.PushRequest`; the decompressed
+/// length is reserved in `held`.
+fn decode_protobuf(
     body: Bytes,
     max_decompressed: u64,
     held: &mut Reservation,

@@ -157,3 +157,21 @@ pub fn client() -> reqwest::blocking::Client {
         .build()
         .unwrap()
 }
+
+/// POSTs `body` to `/loki/api/v1/push` as JSON for `tenant` (none when
+/// empty).
+pub fn post_push(l: &Lokal, tenant: &str, body: &serde_json::Value) -> reqwest::blocking::Response {
+    let mut req = client()
+        .post(l.url("/loki/api/v1/push"))
+        .header("Content-Type", "application/json");
+    if !tenant.is_empty() {
+        req = req.header("X-Scope-OrgID", tenant);
+    }
+    req.body(body.to_string()).send().unwrap()
+}
+
+/// [`post_push`], asserting Loki's 204.
+pub fn push_json(l: &Lokal, tenant: &str, body: &serde_json::Value) {
+    let r = post_push(l, tenant, body);
+    assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap());
+}
