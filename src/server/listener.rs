@@ -105,6 +105,30 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for UriTooLongIo<T> {
         Poll::Ready(Ok(buf.len()))
     }
 
+    /// Vectored writes pass straight through, so hyper writes a response
+    /// head and its body with one `writev` instead of copying the body into
+    /// its own buffer (what it does for a stream that is not vectored).
+    /// The automatic `414` has no body: its head is the only slice.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &b[..]);
+        if self.replacing.is_some() || is_automatic_414(first) {
+            return self.poll_write(cx, first);
+        }
+        let this = self.get_mut();
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
