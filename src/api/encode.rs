@@ -218,10 +218,10 @@ pub fn stats_json(s: &QueryStats) -> serde_json::Value {
     });
     json!({
         "summary": {
-            "bytesProcessedPerSecond": per_sec(s.total_bytes_processed),
-            "linesProcessedPerSecond": per_sec(s.total_lines_processed),
-            "totalBytesProcessed": s.total_bytes_processed,
-            "totalLinesProcessed": s.total_lines_processed,
+            "bytesProcessedPerSecond": per_sec(s.total_bytes_processed()),
+            "linesProcessedPerSecond": per_sec(s.total_lines_processed()),
+            "totalBytesProcessed": s.total_bytes_processed(),
+            "totalLinesProcessed": s.total_lines_processed(),
             "execTime": s.exec_time_secs,
             "queueTime": s.queue_time_secs,
             "subqueries": 0,
@@ -229,7 +229,7 @@ pub fn stats_json(s: &QueryStats) -> serde_json::Value {
             "splits": 0,
             "shards": 0,
             "totalPostFilterLines": s.post_filter_lines,
-            "totalStructuredMetadataBytesProcessed": s.structured_metadata_bytes_processed,
+            "totalStructuredMetadataBytesProcessed": s.structured_metadata_bytes_processed(),
         },
         // lokal has no separate querier: its execution time is the query's.
         "querier": { "store": store, "querierExecTime": s.exec_time_secs },

@@ -52,13 +52,8 @@ pub enum QueryData {
 pub struct QueryStats {
     pub exec_time_secs: f64,
     pub queue_time_secs: f64,
-    /// Summary figures, derived by [`QueryStats::compute_summary`] from the
-    /// chunk counters below, as Loki's `Result.ComputeSummary`.
-    pub total_bytes_processed: u64,
-    pub total_lines_processed: u64,
     pub total_entries_returned: u64,
     pub post_filter_lines: u64,
-    pub structured_metadata_bytes_processed: u64,
     /// Structured-metadata bytes of the blocks read (names and values):
     /// stored/flushed blocks, then head blocks.
     pub decompressed_structured_metadata_bytes: u64,
@@ -79,11 +74,8 @@ pub struct QueryStats {
 
 impl QueryStats {
     pub fn merge(&mut self, o: &QueryStats) {
-        self.total_bytes_processed += o.total_bytes_processed;
-        self.total_lines_processed += o.total_lines_processed;
         self.total_entries_returned += o.total_entries_returned;
         self.post_filter_lines += o.post_filter_lines;
-        self.structured_metadata_bytes_processed += o.structured_metadata_bytes_processed;
         self.decompressed_structured_metadata_bytes += o.decompressed_structured_metadata_bytes;
         self.head_chunk_structured_metadata_bytes += o.head_chunk_structured_metadata_bytes;
         self.head_chunk_bytes += o.head_chunk_bytes;
@@ -101,20 +93,23 @@ impl QueryStats {
     }
 }
 
+/// Summary figures, derived from the chunk counters as Loki's
+/// `stats.Result.ComputeSummary` derives them. (lokal has no separate
+/// ingester: its counters are the querier's.)
 impl QueryStats {
-    /// Sets the summary from the chunk counters, as Loki's
-    /// `stats.Result.ComputeSummary`: lines processed = decompressed + head
-    /// lines; bytes processed = decompressed + head bytes plus their
-    /// structured-metadata bytes; metadata processed = both metadata
-    /// counters. (lokal has no separate ingester: its counters are the
-    /// querier's.)
-    pub fn compute_summary(&mut self) {
-        self.structured_metadata_bytes_processed =
-            self.decompressed_structured_metadata_bytes + self.head_chunk_structured_metadata_bytes;
-        self.total_lines_processed = self.decompressed_lines + self.head_chunk_lines;
-        self.total_bytes_processed = self.decompressed_bytes
-            + self.head_chunk_bytes
-            + self.structured_metadata_bytes_processed;
+    /// Structured-metadata bytes of every block read, stored and head.
+    pub fn structured_metadata_bytes_processed(&self) -> u64 {
+        self.decompressed_structured_metadata_bytes + self.head_chunk_structured_metadata_bytes
+    }
+
+    /// Decompressed plus head lines.
+    pub fn total_lines_processed(&self) -> u64 {
+        self.decompressed_lines + self.head_chunk_lines
+    }
+
+    /// Decompressed plus head bytes, with their structured-metadata bytes.
+    pub fn total_bytes_processed(&self) -> u64 {
+        self.decompressed_bytes + self.head_chunk_bytes + self.structured_metadata_bytes_processed()
     }
 }
 

@@ -109,16 +109,11 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::config::ObjectBackend;
     use crate::config::units::ConfigDuration;
     use crate::limits::{Limits, Overrides};
     use crate::logql::eval::{Engine, EntryVisitor, QueryParams, VisitParams};
     use crate::logql::log::LabelsResult;
     use crate::model::{Direction, Entry, Labels, TenantId, Timestamp};
-    use crate::store::chunk::Codec;
-    use crate::store::head::HeadConfig;
-    use crate::store::object::ObjectStorage;
-    use crate::store::{Store, StoreConfig};
 
     #[test]
     fn guard_cancels_on_drop_and_workers_are_counted() {
@@ -146,47 +141,24 @@ mod tests {
     /// debug build, that a query takes far longer than the test's reaction
     /// time).
     async fn heavy_engine(dir: &std::path::Path, timeout: Duration) -> Engine {
-        let objects = ObjectStorage::open(&ObjectBackend::Filesystem {
-            directory: dir.join("chunks"),
-        })
-        .unwrap();
-        let cfg = StoreConfig {
-            head: HeadConfig {
-                codec: Codec::Zstd,
-                block_size: 16 << 10,
-                chunk_target_size: 256 << 10,
-                chunk_idle_period: Duration::from_secs(1800),
-                max_chunk_age: Duration::from_secs(7200),
-            },
-            wal_dir: dir.join("wal"),
-            index_dir: dir.join("index"),
-            wal_segment_size: 64 << 20,
-            flush_workers: 1,
-            chunk_cache_bytes: 1 << 20,
-            max_head_memory: 0,
-        };
-        let store = Store::open(cfg, objects).await.unwrap();
-        let _bg = store.start(Duration::from_secs(3600));
-        let tenant = TenantId::new("t").unwrap();
-        for s in 0..STREAMS {
-            let entries: Vec<Entry> = (0..PER_STREAM)
-                .map(|i| Entry {
-                    ts: Timestamp::from_nanos(BASE_S * 1_000_000_000 + i as i64 * 1_000_000),
-                    line: Bytes::from(format!(
-                        r#"{{"level":"info","status":{},"msg":"request {i} served","user":{{"id":"u{}"}}}}"#,
-                        200 + i % 5,
-                        i % 97
-                    )),
-                    metadata: Vec::new(),
-                })
-                .collect();
-            let labels = Labels::parse(&format!(r#"{{app="heavy",n="{s}"}}"#)).unwrap();
-            let out = store.append(&tenant, &labels, entries).unwrap();
-            if let Some(lsn) = out.lsn {
-                store.wait_durable(lsn).await.unwrap();
-            }
-        }
-        store.cut_due(true);
+        let streams = (0..STREAMS)
+            .map(|s| {
+                let entries: Vec<Entry> = (0..PER_STREAM)
+                    .map(|i| Entry {
+                        ts: Timestamp::from_nanos(BASE_S * 1_000_000_000 + i as i64 * 1_000_000),
+                        line: Bytes::from(format!(
+                            r#"{{"level":"info","status":{},"msg":"request {i} served","user":{{"id":"u{}"}}}}"#,
+                            200 + i % 5,
+                            i % 97
+                        )),
+                        metadata: Vec::new(),
+                    })
+                    .collect();
+                let labels = Labels::parse(&format!(r#"{{app="heavy",n="{s}"}}"#)).unwrap();
+                (labels, entries)
+            })
+            .collect();
+        let store = super::super::test_store(dir, (16 << 10, 256 << 10, 64 << 20), streams).await;
         let limits = Limits {
             query_timeout: ConfigDuration(timeout),
             ..Limits::default()

@@ -18,7 +18,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::build;
-use super::scan::{self, Candidates, InRange, Prefilter, Task};
+use super::scan::{self, InRange, Prefilter, Task};
 use super::{Cancel, Engine, QueryError, QueryParams};
 use crate::logql::log::{LabelsResult, ParserHints, Pipeline};
 use crate::logql::result::{QueryData, QueryResponse, QueryStats, ResultEntry, StreamResult};
@@ -268,10 +268,17 @@ fn process_task(
         cancel.check_block()?;
         let InRange { block, lo, hi } =
             scan::decode(data, start, end, task.source.is_head(), stats)?;
-        // `decided`: the prefilter already passed the line.
-        let mut visit = |i: usize, decided: bool, top: &mut TopK, stats: &mut QueryStats| -> bool {
+        // Only the prefilter's candidates are visited; `decided`: they are
+        // known to pass it. Skipping the lines it rules out cannot skip past
+        // the cut-off: that only moves when a line is kept, and a block's
+        // lines are walked in rank order, so the next candidate fails
+        // `beats_global` whenever a skipped line would have. (Lines
+        // processed are counted per decoded block, as Loki's summary counts
+        // them.)
+        let (mut lines, decided) = scan::lines(prefilter, &block, lo, hi);
+        let mut visit = |i: usize| -> bool {
             let ts = block.ts(i);
-            if !beats_global(ts, top) {
+            if !beats_global(ts, &top) {
                 return false;
             }
             let line = block.line(i);
@@ -295,71 +302,10 @@ fn process_task(
             }
             true
         };
-        // Lines the prefilter rules out, skipped as a run. Whether the walk
-        // may go on past them: not once one of them cannot beat the cut-off
-        // (which only moves when a line is kept), as a line-by-line walk
-        // would have stopped there. (Lines processed are counted per
-        // decoded block, as Loki's summary counts them.)
-        let skip = |run: std::ops::Range<usize>, top: &TopK| -> bool {
-            let ts = &block.timestamps()[run.clone()];
-            let beats = |t: &Timestamp| beats_global(*t, top);
-            let walked = match direction {
-                // Newest first: the run's newest lines, down to a failure.
-                Direction::Backward => run.start + ts.partition_point(|t| !beats(t))..run.end,
-                Direction::Forward => run.start..run.start + ts.partition_point(beats),
-            };
-            walked.len() == run.len()
+        match direction {
+            Direction::Backward => lines.rev().all(&mut visit),
+            Direction::Forward => lines.all(&mut visit),
         };
-        let candidates = match prefilter {
-            Some(p) => p.candidates(&block, lo, hi),
-            None => Candidates::All,
-        };
-        match (candidates, direction) {
-            (Candidates::All, Direction::Backward) => {
-                for i in (lo..hi).rev() {
-                    if !visit(i, false, &mut top, stats) {
-                        break;
-                    }
-                }
-            }
-            (Candidates::All, Direction::Forward) => {
-                for i in lo..hi {
-                    if !visit(i, false, &mut top, stats) {
-                        break;
-                    }
-                }
-            }
-            (Candidates::Some { lines, decided }, Direction::Backward) => {
-                // Lines `lo..pos` are still to walk.
-                let mut pos = hi;
-                let mut open = true;
-                for &i in lines.iter().rev() {
-                    open = skip(i + 1..pos, &top) && visit(i, decided, &mut top, stats);
-                    if !open {
-                        break;
-                    }
-                    pos = i;
-                }
-                if open {
-                    skip(lo..pos, &top);
-                }
-            }
-            (Candidates::Some { lines, decided }, Direction::Forward) => {
-                // Lines `pos..hi` are still to walk.
-                let mut pos = lo;
-                let mut open = true;
-                for &i in &lines {
-                    open = skip(pos..i, &top) && visit(i, decided, &mut top, stats);
-                    if !open {
-                        break;
-                    }
-                    pos = i + 1;
-                }
-                if open {
-                    skip(pos..hi, &top);
-                }
-            }
-        }
     }
     Ok(top.into_entries())
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use super::build;
 use super::functions::{self, Point, RangeOp};
-use super::scan::{self, Candidates, InRange, Prefilter, Task};
+use super::scan::{self, InRange, Prefilter, Task};
 use super::{Cancel, Engine, QueryError, QueryParams};
 use crate::logql::log::{self, ParserHints, Pipeline};
 use crate::logql::result::{QueryData, QueryResponse, QueryStats, Sample, Series};
@@ -392,24 +392,6 @@ fn extractor(
     })
 }
 
-/// The entries of a block a reader visits: a range, or the candidates of a
-/// prefilter.
-enum Lines {
-    Range(std::ops::Range<usize>),
-    List(std::vec::IntoIter<usize>),
-}
-
-impl Iterator for Lines {
-    type Item = usize;
-
-    fn next(&mut self) -> Option<usize> {
-        match self {
-            Lines::Range(r) => r.next(),
-            Lines::List(l) => l.next(),
-        }
-    }
-}
-
 /// Samples of one series.
 struct SeriesPoints {
     labels: Labels,
@@ -595,11 +577,7 @@ fn extract_task(
         let InRange { block, lo, hi } =
             scan::decode(data, start, end, task.source.is_head(), stats)?;
         // Only the lines the prefilter cannot rule out are visited.
-        let (lines, decided) = match ex.prefilter.as_ref().map(|p| p.candidates(&block, lo, hi)) {
-            None => (Lines::Range(lo..hi), true),
-            Some(Candidates::All) => (Lines::Range(lo..hi), false),
-            Some(Candidates::Some { lines, decided }) => (Lines::List(lines.into_iter()), decided),
-        };
+        let (lines, decided) = scan::lines(ex.prefilter.as_ref(), &block, lo, hi);
         for i in lines {
             let ts = block.ts(i);
             let line = block.line(i);

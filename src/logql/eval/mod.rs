@@ -222,9 +222,56 @@ impl Engine {
                 .map_err(|_| QueryError::Timeout)??
         };
         resp.stats.exec_time_secs = started.elapsed().as_secs_f64();
-        resp.stats.compute_summary();
         Ok(resp)
     }
+}
+
+/// A filesystem store in `dir` (Zstd, one flush worker) holding `streams`
+/// of tenant `t`, every entry durable and every head chunk cut.
+#[cfg(test)]
+async fn test_store(
+    dir: &std::path::Path,
+    (block_size, chunk_target_size, wal_segment_size): (u64, u64, u64),
+    streams: Vec<(crate::model::Labels, Vec<crate::model::Entry>)>,
+) -> Arc<Store> {
+    use std::time::Duration;
+
+    use crate::config::ObjectBackend;
+    use crate::store::StoreConfig;
+    use crate::store::chunk::Codec;
+    use crate::store::head::HeadConfig;
+    use crate::store::object::ObjectStorage;
+
+    let objects = ObjectStorage::open(&ObjectBackend::Filesystem {
+        directory: dir.join("chunks"),
+    })
+    .unwrap();
+    let cfg = StoreConfig {
+        head: HeadConfig {
+            codec: Codec::Zstd,
+            block_size,
+            chunk_target_size,
+            chunk_idle_period: Duration::from_secs(1800),
+            max_chunk_age: Duration::from_secs(7200),
+        },
+        wal_dir: dir.join("wal"),
+        index_dir: dir.join("index"),
+        wal_segment_size,
+        flush_workers: 1,
+        chunk_cache_bytes: 1 << 20,
+        max_head_memory: 0,
+    };
+    let store = Store::open(cfg, objects).await.unwrap();
+    let _bg = store.start(Duration::from_secs(3600));
+    let tenant = TenantId::new("t").unwrap();
+    for (labels, entries) in streams {
+        let out = store.append(&tenant, &labels, entries).unwrap();
+        if let Some(lsn) = out.lsn {
+            store.wait_durable(lsn).await.unwrap();
+        }
+    }
+    store.cut_due(true);
+    store
 }
 
 #[cfg(test)]

@@ -572,6 +572,34 @@ fn model_filters_agree_with_logql_semantics() {
     }
 }
 
+/// A store holding twenty entries of `STREAMS[0]`, one a second from
+/// `BASE_NS`, whose lines `line` makes from their index.
+async fn twenty_entries(
+    dir: &std::path::Path,
+    tenant: &TenantId,
+    line: impl Fn(i64) -> String,
+) -> Arc<Store> {
+    let shape = StoreShape {
+        codec: Codec::Snappy,
+        block_size: 256,
+        chunk_target_size: 1_000,
+    };
+    let store = open(dir, &shape).await;
+    let labels = Labels::parse(STREAMS[0]).expect("labels");
+    let entries: Vec<Entry> = (0..20)
+        .map(|i| Entry {
+            ts: Timestamp::from_nanos(BASE_NS + i * 1_000_000_000),
+            line: Bytes::from(line(i)),
+            metadata: Vec::new(),
+        })
+        .collect();
+    let out = store.append(tenant, &labels, entries).expect("append");
+    if let Some(lsn) = out.lsn {
+        store.wait_durable(lsn).await.expect("durable");
+    }
+    store
+}
+
 /// Trees at the parser's height bound ([`crate::logql::syntax::MAX_EXPR_DEPTH`])
 /// evaluate on a runtime whose threads have 1 MiB stacks (half of tokio's
 /// default) in a debug build: building, running and dropping the pipelines
@@ -589,24 +617,7 @@ fn regression_long_chains_evaluate_on_small_stacks() {
     let task = rt.spawn(async move {
         let dir = tempfile::tempdir().expect("tempdir");
         let tenant = TenantId::new("model").expect("tenant");
-        let shape = StoreShape {
-            codec: Codec::Snappy,
-            block_size: 256,
-            chunk_target_size: 1_000,
-        };
-        let store = open(dir.path(), &shape).await;
-        let labels = Labels::parse(STREAMS[0]).expect("labels");
-        let entries: Vec<Entry> = (0..20)
-            .map(|i| Entry {
-                ts: Timestamp::from_nanos(BASE_NS + i * 1_000_000_000),
-                line: Bytes::from(format!("level=info n={i}")),
-                metadata: Vec::new(),
-            })
-            .collect();
-        let out = store.append(&tenant, &labels, entries).expect("append");
-        if let Some(lsn) = out.lsn {
-            store.wait_durable(lsn).await.expect("durable");
-        }
+        let store = twenty_entries(dir.path(), &tenant, |i| format!("level=info n={i}")).await;
         let engine = Engine::new(store.clone(), Arc::new(Overrides::new(Limits::default())));
         let n = MAX_EXPR_DEPTH + 1;
         let ors = vec![r#"n="7""#; n].join(" or ");
@@ -654,24 +665,7 @@ fn max_query_inner_series_is_a_tenant_limit() {
     rt.block_on(async move {
         let dir = tempfile::tempdir().expect("tempdir");
         let tenant = TenantId::new("model").expect("tenant");
-        let shape = StoreShape {
-            codec: Codec::Snappy,
-            block_size: 256,
-            chunk_target_size: 1_000,
-        };
-        let store = open(dir.path(), &shape).await;
-        let labels = Labels::parse(STREAMS[0]).expect("labels");
-        let entries: Vec<Entry> = (0..20)
-            .map(|i| Entry {
-                ts: Timestamp::from_nanos(BASE_NS + i * 1_000_000_000),
-                line: Bytes::from(format!("n={i}")),
-                metadata: Vec::new(),
-            })
-            .collect();
-        let out = store.append(&tenant, &labels, entries).expect("append");
-        if let Some(lsn) = out.lsn {
-            store.wait_durable(lsn).await.expect("durable");
-        }
+        let store = twenty_entries(dir.path(), &tenant, |i| format!("n={i}")).await;
         let params = |query: &str| QueryParams {
             tenant: tenant.clone(),
             query: query.to_string(),
@@ -781,13 +775,13 @@ fn pushed_down_line_filters_answer_as_the_pipeline() {
                         let (sa, sb) = (&a.stats, &b.stats);
                         assert_eq!(
                             (
-                                sa.total_lines_processed,
-                                sa.total_bytes_processed,
+                                sa.total_lines_processed(),
+                                sa.total_bytes_processed(),
                                 sa.post_filter_lines
                             ),
                             (
-                                sb.total_lines_processed,
-                                sb.total_bytes_processed,
+                                sb.total_lines_processed(),
+                                sb.total_bytes_processed(),
                                 sb.post_filter_lines
                             ),
                             "{pushed} {direction:?} {limit}"
@@ -799,8 +793,14 @@ fn pushed_down_line_filters_answer_as_the_pipeline() {
                 let b = engine.execute(params(metric(&kept), Direction::Forward, 100, false));
                 let (a, b) = (a.await.expect("pushed"), b.await.expect("kept"));
                 assert_eq!(a.data, b.data, "{pushed}");
-                assert_eq!(a.stats.total_lines_processed, b.stats.total_lines_processed);
-                assert_eq!(a.stats.total_bytes_processed, b.stats.total_bytes_processed);
+                assert_eq!(
+                    a.stats.total_lines_processed(),
+                    b.stats.total_lines_processed()
+                );
+                assert_eq!(
+                    a.stats.total_bytes_processed(),
+                    b.stats.total_bytes_processed()
+                );
             }
         }
         for h in background {

@@ -148,6 +148,48 @@ pub(crate) enum Candidates {
     Some { lines: Vec<usize>, decided: bool },
 }
 
+/// The entries of a block a reader visits: a range, or the candidates of a
+/// prefilter.
+pub(crate) enum Lines {
+    Range(std::ops::Range<usize>),
+    List(std::vec::IntoIter<usize>),
+}
+
+impl Iterator for Lines {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Lines::Range(r) => r.next(),
+            Lines::List(l) => l.next(),
+        }
+    }
+}
+
+impl DoubleEndedIterator for Lines {
+    fn next_back(&mut self) -> Option<usize> {
+        match self {
+            Lines::Range(r) => r.next_back(),
+            Lines::List(l) => l.next_back(),
+        }
+    }
+}
+
+/// The entries of `lo..hi` worth visiting for `prefilter`, ascending, and
+/// whether each of them is known to pass it (no line check left to do).
+pub(crate) fn lines(
+    prefilter: Option<&Prefilter>,
+    block: &DecodedBlock,
+    lo: usize,
+    hi: usize,
+) -> (Lines, bool) {
+    match prefilter.map(|p| p.candidates(block, lo, hi)) {
+        None => (Lines::Range(lo..hi), true),
+        Some(Candidates::All) => (Lines::Range(lo..hi), false),
+        Some(Candidates::Some { lines, decided }) => (Lines::List(lines.into_iter()), decided),
+    }
+}
+
 impl Prefilter {
     /// The conjunction of `filters`; `None` when there is nothing to check.
     pub(crate) fn new(filters: &[&LineFilter]) -> Option<Prefilter> {

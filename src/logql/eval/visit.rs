@@ -176,18 +176,12 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::time::Duration;
 
     use bytes::Bytes;
 
     use super::*;
-    use crate::config::ObjectBackend;
     use crate::limits::{Limits, Overrides};
     use crate::model::{Entry, MetadataPair};
-    use crate::store::chunk::Codec;
-    use crate::store::head::HeadConfig;
-    use crate::store::object::ObjectStorage;
-    use crate::store::{Store, StoreConfig};
 
     /// Collects what it is given; stops after `stop_after` entries.
     struct Collect {
@@ -212,37 +206,11 @@ mod tests {
     }
 
     async fn engine_with(streams: &[(&str, Vec<Entry>)], dir: &std::path::Path) -> Engine {
-        let objects = ObjectStorage::open(&ObjectBackend::Filesystem {
-            directory: dir.join("chunks"),
-        })
-        .unwrap();
-        let cfg = StoreConfig {
-            head: HeadConfig {
-                codec: Codec::Zstd,
-                block_size: 256,
-                chunk_target_size: 1024,
-                chunk_idle_period: Duration::from_secs(1800),
-                max_chunk_age: Duration::from_secs(7200),
-            },
-            wal_dir: dir.join("wal"),
-            index_dir: dir.join("index"),
-            wal_segment_size: 4 << 10,
-            flush_workers: 1,
-            chunk_cache_bytes: 1 << 20,
-            max_head_memory: 0,
-        };
-        let store = Store::open(cfg, objects).await.unwrap();
-        let _bg = store.start(Duration::from_secs(3600));
-        let tenant = TenantId::new("t").unwrap();
-        for (labels, entries) in streams {
-            let out = store
-                .append(&tenant, &Labels::parse(labels).unwrap(), entries.clone())
-                .unwrap();
-            if let Some(lsn) = out.lsn {
-                store.wait_durable(lsn).await.unwrap();
-            }
-        }
-        store.cut_due(true);
+        let streams = streams
+            .iter()
+            .map(|(labels, entries)| (Labels::parse(labels).unwrap(), entries.clone()))
+            .collect();
+        let store = super::super::test_store(dir, (256, 1024, 4 << 10), streams).await;
         Engine::new(store, Arc::new(Overrides::new(Limits::default())))
     }
 
