@@ -395,20 +395,9 @@ fn one_good_and_one_too_new_entry_is_400_naming_the_stream_and_keeps_the_good_on
 fn target_users_loki_config_starts_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("loki");
-    let config = r#"auth_enabled: false
-server: {http_listen_port: 3100}
-common:
-  path_prefix: /loki
-  storage: {filesystem: {chunks_directory: /loki/chunks, rules_directory: /loki/rules}}
-  replication_factor: 1
-  ring: {kvstore: {store: inmemory}}
-schema_config:
-  configs: [{from: 2024-01-01, store: tsdb, object_store: filesystem, schema: v13, index: {prefix: index_, period: 24h}}]
-limits_config: {retention_period: 720h, ingestion_rate_mb: 4, ingestion_burst_size_mb: 8}
-compactor: {working_directory: /loki/compactor, retention_enabled: true, retention_delete_delay: 2h}
-"#
-    .replace("http_listen_port: 3100", "http_listen_port: 0")
-    .replace("/loki", &root.display().to_string());
+    let config = include_str!("data/target-users-loki-config.yml")
+        .replace("http_listen_port: 3100", "http_listen_port: 0")
+        .replace("/loki", &root.display().to_string());
     let l = Lokal::start_in(&root, &config);
     let ready = client().get(l.url("/ready")).send().unwrap();
     assert_eq!(ready.status().as_u16(), 200);

@@ -9,19 +9,9 @@ fn load(yaml: &str) -> Result<Loaded, ConfigError> {
     })
 }
 
-const TARGET_USERS: &str = r#"
-auth_enabled: false
-server: {http_listen_port: 3100}
-common:
-  path_prefix: /loki
-  storage: {filesystem: {chunks_directory: /loki/chunks, rules_directory: /loki/rules}}
-  replication_factor: 1
-  ring: {kvstore: {store: inmemory}}
-schema_config:
-  configs: [{from: 2024-01-01, store: tsdb, object_store: filesystem, schema: v13, index: {prefix: index_, period: 24h}}]
-limits_config: {retention_period: 720h, ingestion_rate_mb: 4, ingestion_burst_size_mb: 8}
-compactor: {working_directory: /loki/compactor, retention_enabled: true, retention_delete_delay: 2h}
-"#;
+/// The loki-config.yml of lokal's target users (issue 2), also started by
+/// tests/push_errors.rs.
+const TARGET_USERS: &str = include_str!("../../tests/data/target-users-loki-config.yml");
 
 #[test]
 fn target_users_config_loads_unchanged() {
